@@ -1,0 +1,37 @@
+# The commands people type. `make test` and `make run` set everything up on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install test run lint format migrate clean
+
+$(INSTALLED): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(INSTALLED) ## Create the virtual environment and install everything.
+
+test: $(INSTALLED) ## Run the whole test suite (PostgreSQL when TEST_DATABASE_URL is set).
+	$(BIN)/pytest
+
+migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) to the latest schema.
+	$(BIN)/alembic upgrade head
+
+run: migrate ## Serve on http://$(HOST):$(PORT) for development.
+	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+
+lint: $(INSTALLED) ## Lint and check formatting.
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED) ## Fix what the linter and formatter can.
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .coverage

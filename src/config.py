@@ -1,0 +1,77 @@
+"""Configuration read from the environment, in one place.
+
+Every setting the service reads is documented in the README's "Configuration" section.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+#: The project root; the embedded SQLite database lives in its ``instance`` folder.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = PROJECT_ROOT / "instance"
+DEFAULT_SQLITE_PATH = INSTANCE_PATH / "registrar.sqlite3"
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when the environment asks for an unsafe or impossible configuration."""
+
+
+def normalize_database_url(url: str) -> str:
+    """Return ``url`` with the database driver this project ships selected.
+
+    Hosting platforms hand out ``postgres://`` (which SQLAlchemy rejects) or a plain
+    ``postgresql://`` (which SQLAlchemy 2.1 maps to psycopg 3, a driver we do not ship);
+    both become ``postgresql+psycopg2://``. Any other URL is returned unchanged.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
+def database_url(environ: Mapping[str, str] | None = None) -> str:
+    """Return the database URL: ``DATABASE_URL``, or the embedded SQLite file.
+
+    Shared by the application and Alembic's ``env.py`` so both always talk to the
+    same database.
+    """
+    environ = os.environ if environ is None else environ
+    url = environ.get("DATABASE_URL", "").strip()
+    if url:
+        return normalize_database_url(url)
+    if environ.get("APP_ENV", "development") == "production":
+        raise ConfigurationError(
+            "APP_ENV=production requires DATABASE_URL; refusing to use the embedded SQLite file."
+        )
+    # The embedded database is created on first use; its folder must exist first.
+    INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the Flask configuration from environment variables."""
+    environ = os.environ if environ is None else environ
+    app_env = environ.get("APP_ENV", "development")
+    if app_env not in {"development", "production", "testing"}:
+        raise ConfigurationError(
+            f"APP_ENV must be development, production or testing, not {app_env!r}."
+        )
+    return {
+        "APP_ENV": app_env,
+        "SQLALCHEMY_DATABASE_URI": database_url(environ),
+        # Request bodies of this API are small JSON objects; anything larger is abuse.
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "API_TITLE": "Registrar API",
+        "API_VERSION": "1.0.0",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": "docs",
+        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Keep the JSON of responses in the order the schemas declare it.
+        "JSON_SORT_KEYS": False,
+    }
