@@ -1,0 +1,19 @@
+"""Helpers shared by migration scripts."""
+
+from alembic import op
+
+#: How long a migration waits for a lock before it gives up, so it never queues
+#: behind live traffic (and never makes live traffic queue behind it).
+LOCK_TIMEOUT = "3s"
+#: How long any one statement of a migration may run.
+STATEMENT_TIMEOUT = "60s"
+
+
+def set_timeouts() -> None:
+    """Bound the migration's lock waits and statements, for this transaction only.
+
+    PostgreSQL only; SQLite has neither setting and a single writer.
+    """
+    if op.get_context().dialect.name == "postgresql":
+        op.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        op.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")

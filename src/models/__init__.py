@@ -1,0 +1,7 @@
+"""The models; importing this package registers every table on the metadata."""
+
+from src.models.base import Base
+from src.models.course import Course
+from src.models.student import Student
+
+__all__ = ["Base", "Course", "Student"]

@@ -1,0 +1,35 @@
+"""The Course model."""
+
+from __future__ import annotations
+
+from sqlalchemy import CheckConstraint, Index, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from src.models.base import Base, TimestampMixin
+
+
+class Course(TimestampMixin, Base):
+    """A course students enroll in. Codes are unique without regard to case.
+
+    ``capacity`` is the most students the course takes; ``None`` means no limit.
+    """
+
+    __tablename__ = "courses"
+    __mapper_args__ = {"eager_defaults": True}
+    __table_args__ = (
+        CheckConstraint("credits >= 0 AND credits <= 30", name="credits_range"),
+        CheckConstraint("capacity IS NULL OR capacity >= 1", name="capacity_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(String(2000))
+    credits: Mapped[int] = mapped_column(server_default="3")
+    capacity: Mapped[int | None]
+
+    def __repr__(self) -> str:
+        return f"<Course {self.id} {self.code}>"
+
+
+Index("uq_courses_code_lower", func.lower(Course.code), unique=True)
