@@ -1,0 +1,103 @@
+"""The HTTP layer: flask-smorest's Api and Blueprint, adapted to this service's conventions.
+
+- Path ids use the ``id`` converter: 1 to 2**31-1, anything else is a 404 (the
+  OpenAPI document states the bounds).
+- A JSON body must be sent as JSON: any other content type is a 415.
+- Error responses are documented as ``application/problem+json`` with ``ProblemSchema``.
+"""
+
+from __future__ import annotations
+
+import http
+from typing import Any
+
+import flask
+import flask_smorest
+from flask_smorest.utils import prepare_response
+from webargs import core
+from webargs.flaskparser import FlaskParser, abort, is_json_request
+from werkzeug.exceptions import UnsupportedMediaType
+from werkzeug.routing import IntegerConverter
+
+from src.error_handling import PROBLEM_CONTENT_TYPE
+from src.fields import MAX_INT32
+from src.schemas import ProblemSchema
+
+
+class IdConverter(IntegerConverter):
+    """A path id: a positive integer that fits the database's ``integer`` columns."""
+
+    def __init__(self, map: Any) -> None:  # noqa: A002 - werkzeug's signature
+        super().__init__(map, min=1, max=MAX_INT32)
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= char <= "\udfff" for char in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(item) for item in value)
+    return False
+
+
+class JSONParser(FlaskParser):
+    """webargs' Flask parser, stricter about what counts as a JSON body.
+
+    A body that is not declared as JSON is a 415 (not a silent empty object); an
+    empty body, or one with escaped unpaired surrogates (``"\\ud800"``, which no
+    database can store), is malformed JSON: 400.
+    """
+
+    def _raw_load_json(self, req: flask.Request) -> Any:
+        if not is_json_request(req):
+            raise UnsupportedMediaType(
+                "The request body must be JSON (Content-Type: application/json)."
+            )
+        raw = req.get_data(cache=True)
+        if not raw.strip():
+            abort(400, messages={"json": ["The request body is empty."]})
+        data = core.parse_json(raw)
+        if _has_lone_surrogate(data):
+            abort(400, messages={"json": ["The request body has unpaired surrogates."]})
+        return data
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser`."""
+
+    ARGUMENTS_PARSER = JSONParser()
+
+
+class Api(flask_smorest.Api):
+    """flask-smorest's Api, documenting errors as RFC 9457 problem details."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_responses(self) -> None:
+        for status in http.HTTPStatus:
+            response: dict[str, Any] = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+#: Headers of every paginated list, documented once.
+LIST_HEADERS = {
+    "X-Total-Count": {
+        "description": "Number of items in the whole list.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "Link": {
+        "description": "RFC 8288 links to the first, prev, next and last pages.",
+        "schema": {"type": "string"},
+    },
+}
+#: Header of every 201 response.
+LOCATION_HEADER = {
+    "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}}
+}

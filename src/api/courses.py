@@ -1,0 +1,69 @@
+"""``/courses``: create, list, read, update and delete courses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from flask.views import MethodView
+
+from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
+from src.api.pagination import paginate
+from src.extensions import db
+from src.schemas import (
+    CourseQuerySchema,
+    CourseSchema,
+    course_schema,
+    course_update_schema,
+)
+from src.services import courses
+
+blp = Blueprint("courses", __name__, description="Courses and their rosters.")
+
+
+@blp.route("/courses")
+class Courses(MethodView):
+    """The collection of courses."""
+
+    @blp.arguments(CourseQuerySchema, location="query")
+    @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
+    def get(self, args: dict[str, Any]) -> Any:
+        """List courses in id order, optionally filtered by code (any case)."""
+        return paginate(courses.list_courses_query(args.get("code")), args)
+
+    @blp.arguments(course_schema)
+    @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(409, response="CONFLICT", description="course-code-taken")
+    def post(self, data: dict[str, Any]) -> Any:
+        """Create a course. The code must be unused in any case."""
+        course = courses.create_course(data)
+        db.session.commit()
+        return course, {"Location": url_for("courses.Course", course_id=course.id)}
+
+
+@blp.route("/courses/<id:course_id>")
+class Course(MethodView):
+    """One course."""
+
+    @blp.response(200, CourseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def get(self, course_id: int) -> Any:
+        """Read a course."""
+        return courses.get_course(course_id)
+
+    @blp.arguments(course_update_schema)
+    @blp.response(200, CourseSchema)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(409, response="CONFLICT")
+    def patch(self, changes: dict[str, Any], course_id: int) -> Any:
+        """Change some of a course's fields."""
+        course = courses.update_course(course_id, changes)
+        db.session.commit()
+        return course
+
+    @blp.response(204)
+    @blp.alt_response(404, response="NOT_FOUND")
+    def delete(self, course_id: int) -> None:
+        """Delete a course."""
+        courses.delete_course(course_id)
+        db.session.commit()

@@ -1,0 +1,50 @@
+"""Offset pagination shared by every list: a page of rows plus its headers."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import request
+from sqlalchemy import Select, func, select
+
+from src.extensions import db
+
+
+def _page_url(limit: int, offset: int) -> str:
+    args = request.args.to_dict()
+    args.update(limit=str(limit), offset=str(offset))
+    return f"{request.base_url}?{urlencode(args)}"
+
+
+def link_header(total: int, limit: int, offset: int) -> str:
+    """RFC 8288 ``Link`` header value with first, prev, next and last as they apply."""
+    last_offset = max((total - 1) // limit * limit, 0)
+    links = {"first": 0}
+    if offset > 0:
+        links["prev"] = max(min(offset - limit, last_offset), 0)
+    if offset + limit < total:
+        links["next"] = offset + limit
+    links["last"] = last_offset
+    return ", ".join(f'<{_page_url(limit, o)}>; rel="{rel}"' for rel, o in links.items())
+
+
+def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:
+    """The ``X-Total-Count`` and ``Link`` headers of a page."""
+    return {"X-Total-Count": str(total), "Link": link_header(total, limit, offset)}
+
+
+def paginate(query: Select[Any], args: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+    """Run ``query`` (already ordered) for one page; return its rows and headers.
+
+    At most two statements: the page, and the total count unless the page itself
+    shows where the list ends.
+    """
+    limit, offset = args["limit"], args["offset"]
+    rows = list(db.session.scalars(query.limit(limit).offset(offset)))
+    if 0 < len(rows) < limit or (not rows and offset == 0):
+        total = offset + len(rows)
+    else:
+        count = select(func.count()).select_from(query.order_by(None).subquery())
+        total = db.session.scalar(count) or 0
+    return rows, pagination_headers(total, limit, offset)

@@ -1,0 +1,158 @@
+"""Every error the service answers with, in one JSON shape: RFC 9457 problem details.
+
+HTTP errors (404, 405, 413, 415, malformed JSON), validation errors (422), domain
+errors from ``src.exceptions`` and database errors all end here. The session is
+rolled back on every error, and nothing internal (tracebacks, SQL, class names)
+reaches the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from src import exceptions as exc
+from src.extensions import db
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+#: Problem ``type`` URIs are this prefix followed by the slug.
+PROBLEM_TYPE_PREFIX = "/problems/"
+
+
+@dataclass(frozen=True)
+class ProblemKind:
+    """How one kind of error is answered."""
+
+    status: int
+    slug: str
+    title: str
+
+
+#: The domain errors and how they are answered; the README's error table mirrors it.
+DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
+    exc.StudentNotFound: ProblemKind(404, "student-not-found", "Student not found"),
+    exc.CourseNotFound: ProblemKind(404, "course-not-found", "Course not found"),
+    exc.EmailTaken: ProblemKind(409, "email-taken", "Email address already in use"),
+    exc.CourseCodeTaken: ProblemKind(409, "course-code-taken", "Course code already in use"),
+}
+
+VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
+MALFORMED_JSON = ProblemKind(400, "malformed-json", "Malformed JSON")
+DATABASE_UNAVAILABLE = ProblemKind(503, "database-unavailable", "Database unavailable")
+INTERNAL_ERROR = ProblemKind(500, "internal-error", "Internal server error")
+
+
+def problem(
+    kind: ProblemKind,
+    detail: str,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """Build a problem response of ``kind``."""
+    body: dict[str, object] = {
+        "type": PROBLEM_TYPE_PREFIX + kind.slug,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    response = Response(
+        json.dumps(body), status=kind.status, headers=headers, mimetype=PROBLEM_CONTENT_TYPE
+    )
+    return response
+
+
+def flatten_validation_messages(messages: object) -> dict[str, list[str]]:
+    """Turn webargs' ``{location: {field: [msg]}}`` into ``{field: [msg]}``.
+
+    Nested messages (an item of a list, a field of an object) are joined into a dotted
+    path; schema-level messages (a body that is not an object) are keyed ``_schema``.
+    """
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+        elif isinstance(value, list) and all(isinstance(item, str) for item in value):
+            flat.setdefault(prefix or "_schema", []).extend(value)
+        else:
+            flat.setdefault(prefix or "_schema", []).append(str(value))
+
+    if isinstance(messages, dict):
+        # The first level is the location (json, query, ...), which clients do not need.
+        for location_messages in messages.values():
+            walk("", location_messages)
+    else:
+        walk("", messages)
+    return flat
+
+
+def _slug(error: HTTPException) -> str:
+    return (error.name or "error").lower().replace(" ", "-").replace("'", "")
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    """Answer an HTTP error (abort, routing, webargs) with a problem response."""
+    db.session.rollback()
+    if isinstance(error, InternalServerError):
+        return handle_unexpected_error(error.original_exception or error)
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    # Keep headers the error carries for the client (Allow on 405, Retry-After on 429).
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    headers.update(data.get("headers") or {})
+    messages = data.get("messages")
+    if status == 422 and messages is not None:
+        return problem(
+            VALIDATION_ERROR,
+            "The request has invalid fields or parameters; see errors.",
+            errors=flatten_validation_messages(messages),
+            headers=headers,
+        )
+    if status == 400 and messages is not None:
+        return problem(MALFORMED_JSON, "The request body is not valid JSON.", headers=headers)
+    kind = ProblemKind(status, _slug(error), error.name)
+    return problem(kind, error.description or error.name, headers=headers)
+
+
+def handle_domain_error(error: exc.DomainError) -> Response:
+    """Answer a domain error with the status and slug it is mapped to."""
+    db.session.rollback()
+    for cls in type(error).__mro__:
+        if cls in DOMAIN_ERRORS:
+            return problem(DOMAIN_ERRORS[cls], error.detail)
+    return handle_unexpected_error(error)
+
+
+def handle_database_unavailable(error: OperationalError) -> Response:
+    """The database could not be reached or gave up on the statement: a 503, not a 500."""
+    db.session.rollback()
+    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+    return problem(
+        DATABASE_UNAVAILABLE,
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def handle_unexpected_error(error: BaseException) -> Response:
+    """Log an unexpected exception and answer 500 without revealing anything about it."""
+    with contextlib.suppress(DBAPIError):  # the connection itself may be what broke
+        db.session.rollback()
+    current_app.logger.error("unhandled exception", exc_info=error)
+    return problem(INTERNAL_ERROR, "The server could not complete the request.")
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers; they replace flask-smorest's JSON error handler."""
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(exc.DomainError, handle_domain_error)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(Exception, handle_unexpected_error)

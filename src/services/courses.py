@@ -1,0 +1,62 @@
+"""Operations on courses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from src.exceptions import CourseCodeTaken, CourseNotFound
+from src.extensions import db
+from src.models import Course
+
+
+def get_course(course_id: int) -> Course:
+    """Return the course with ``course_id`` or raise :class:`CourseNotFound`."""
+    course = db.session.get(Course, course_id)
+    if course is None:
+        raise CourseNotFound(course_id)
+    return course
+
+
+def list_courses_query(code: str | None = None) -> Select[tuple[Course]]:
+    """Courses in id order, optionally only the one with ``code`` (any case)."""
+    query = select(Course).order_by(Course.id)
+    if code is not None:
+        query = query.where(func.lower(Course.code) == func.lower(code))
+    return query
+
+
+def _flush_or_code_taken(code: str) -> None:
+    # The unique index on lower(code) is the guard against two requests racing.
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        raise CourseCodeTaken(code) from error
+
+
+def create_course(data: dict[str, Any]) -> Course:
+    """Add a course; raise :class:`CourseCodeTaken` if its code is in use in any case."""
+    course = Course(**data)
+    db.session.add(course)
+    _flush_or_code_taken(course.code)
+    return course
+
+
+def update_course(course_id: int, changes: dict[str, Any]) -> Course:
+    """Apply a partial update to a course."""
+    course = get_course(course_id)
+    for name, value in changes.items():
+        setattr(course, name, value)
+    _flush_or_code_taken(course.code)
+    return course
+
+
+def delete_course(course_id: int) -> None:
+    """Delete a course."""
+    deleted = db.session.execute(
+        delete(Course).where(Course.id == course_id).returning(Course.id)
+    ).first()
+    if deleted is None:
+        raise CourseNotFound(course_id)

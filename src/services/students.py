@@ -1,0 +1,63 @@
+"""Operations on students."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+
+from src.exceptions import EmailTaken, StudentNotFound
+from src.extensions import db
+from src.models import Student
+
+
+def get_student(student_id: int) -> Student:
+    """Return the student with ``student_id`` or raise :class:`StudentNotFound`."""
+    student = db.session.get(Student, student_id)
+    if student is None:
+        raise StudentNotFound(student_id)
+    return student
+
+
+def list_students_query(email: str | None = None) -> Select[tuple[Student]]:
+    """Students in id order, optionally only the one with ``email`` (any case)."""
+    query = select(Student).order_by(Student.id)
+    if email is not None:
+        query = query.where(func.lower(Student.email) == func.lower(email))
+    return query
+
+
+def _flush_or_email_taken() -> None:
+    # The unique index on lower(email) is the only constraint a valid student can break,
+    # and it is the guard against two requests racing for the same address.
+    try:
+        db.session.flush()
+    except IntegrityError as error:
+        raise EmailTaken() from error
+
+
+def create_student(data: dict[str, Any]) -> Student:
+    """Add a student; raise :class:`EmailTaken` if the address is in use in any case."""
+    student = Student(**data)
+    db.session.add(student)
+    _flush_or_email_taken()
+    return student
+
+
+def update_student(student_id: int, changes: dict[str, Any]) -> Student:
+    """Apply a partial update to a student."""
+    student = get_student(student_id)
+    for name, value in changes.items():
+        setattr(student, name, value)
+    _flush_or_email_taken()
+    return student
+
+
+def delete_student(student_id: int) -> None:
+    """Delete a student (the database cascades to its enrollments)."""
+    deleted = db.session.execute(
+        delete(Student).where(Student.id == student_id).returning(Student.id)
+    ).first()
+    if deleted is None:
+        raise StudentNotFound(student_id)

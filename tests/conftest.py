@@ -1,0 +1,154 @@
+"""Fixtures shared by every test.
+
+Tests run on a temporary SQLite file by default and on PostgreSQL when
+``TEST_DATABASE_URL`` is set. Either way the schema is built by running the Alembic
+migrations, and every table is emptied after each test, so tests are isolated even
+when they commit from several threads.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, make_url, text
+from sqlalchemy.engine import URL
+
+from src import create_app
+from src.config import normalize_database_url
+from src.extensions import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic configuration for the project's migrations against ``url``."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def is_postgresql(url: str) -> bool:
+    """Whether ``url`` names a PostgreSQL database."""
+    return url.startswith("postgresql")
+
+
+def _admin_url(url: URL) -> str:
+    return url.set(database="postgres").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def base_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The URL of the database the suite runs on, as given (not yet migrated)."""
+    url = os.environ.get("TEST_DATABASE_URL", "").strip()
+    if url:
+        return normalize_database_url(url)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(base_database_url: str) -> str:
+    """The test database, emptied and migrated to head once per session."""
+    if is_postgresql(base_database_url):
+        engine = create_engine(base_database_url)
+        with engine.begin() as connection:
+            connection.execute(text("DROP SCHEMA public CASCADE"))
+            connection.execute(text("CREATE SCHEMA public"))
+        engine.dispose()
+    command.upgrade(alembic_config(base_database_url), "head")
+    return base_database_url
+
+
+@pytest.fixture
+def empty_database_url(base_database_url: str, tmp_path: Path) -> Iterator[str]:
+    """A new, empty database of the suite's kind, for migration tests; dropped afterwards."""
+    if not is_postgresql(base_database_url):
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    url = make_url(base_database_url)
+    name = f"{url.database}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(_admin_url(url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _empty_tables() -> None:
+    tables = list(reversed(db.metadata.sorted_tables))
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(t.name for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url: str) -> Iterator[Flask]:
+    """The app on the migrated test database; its tables are emptied after the test."""
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+    yield app
+    with app.app_context():
+        db.session.remove()
+        _empty_tables()
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def make_student(client: FlaskClient) -> Any:
+    """Create a student through the API and return its JSON."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(**fields: Any) -> dict[str, Any]:
+        n = next(counter)
+        body = {"first_name": "Ada", "last_name": f"Lovelace{n}", "email": f"ada{n}@example.edu"}
+        body.update(fields)
+        response = client.post("/students", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+@pytest.fixture
+def make_course(client: FlaskClient) -> Any:
+    """Create a course through the API and return its JSON."""
+    counter = iter(range(1, 1_000_000))
+
+    def make(**fields: Any) -> dict[str, Any]:
+        n = next(counter)
+        body = {"code": f"CS{100 + n}", "title": f"Computing {n}"}
+        body.update(fields)
+        response = client.post("/courses", json=body)
+        assert response.status_code == 201, response.get_json()
+        return response.get_json()
+
+    return make
+
+
+def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
+    """Assert ``response`` is an RFC 9457 problem of ``status`` and ``slug``; return its body."""
+    assert response.status_code == status, response.get_data(as_text=True)
+    assert response.mimetype == "application/problem+json"
+    body = response.get_json()
+    assert body["status"] == status
+    assert body["type"].endswith("/" + slug), body
+    assert body["title"]
+    assert body["detail"]
+    return body

@@ -1,0 +1,85 @@
+"""The application factory and its configuration."""
+
+from __future__ import annotations
+
+import pytest
+
+from src import create_app
+from src.config import (
+    DEFAULT_SQLITE_PATH,
+    ConfigurationError,
+    database_url,
+    load_config,
+    normalize_database_url,
+)
+
+
+def test_config_overrides_the_environment(database_url):
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url})
+
+    assert app.testing
+    assert app.config["SQLALCHEMY_DATABASE_URI"] == database_url
+
+
+def test_without_config_the_app_is_not_testing(monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'x.sqlite3'}")
+
+    assert not create_app().testing
+
+
+def test_default_database_is_the_embedded_sqlite_file():
+    assert database_url({}) == f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    assert DEFAULT_SQLITE_PATH.parent.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgres://u:p@db:5432/reg", "postgresql+psycopg2://u:p@db:5432/reg"),
+        ("postgresql://u@db/reg", "postgresql+psycopg2://u@db/reg"),
+        ("postgresql+psycopg2://u@db/reg", "postgresql+psycopg2://u@db/reg"),
+        ("sqlite:////tmp/x.db", "sqlite:////tmp/x.db"),
+    ],
+)
+def test_database_urls_select_the_shipped_driver(given, expected):
+    assert normalize_database_url(given) == expected
+    assert database_url({"DATABASE_URL": given}) == expected
+
+
+def test_production_refuses_to_start_without_database_url():
+    with pytest.raises(ConfigurationError, match="DATABASE_URL"):
+        load_config({"APP_ENV": "production"})
+
+
+def test_production_starts_with_database_url():
+    config = load_config({"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg"})
+
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://db/reg"
+
+
+def test_unknown_app_env_is_refused():
+    with pytest.raises(ConfigurationError, match="APP_ENV"):
+        load_config({"APP_ENV": "prod"})
+
+
+def test_health(client):
+    response = client.get("/health")
+
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "pass"}
+
+
+def test_openapi_document_and_docs_page(client):
+    document = client.get("/openapi.json")
+
+    assert document.status_code == 200
+    spec = document.get_json()
+    assert spec["openapi"].startswith("3.")
+    assert {"/students", "/students/{student_id}", "/courses", "/courses/{course_id}"} <= set(
+        spec["paths"]
+    )
+    student_id = spec["paths"]["/students/{student_id}"]["parameters"][0]
+    assert student_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    not_found = spec["components"]["responses"]["NOT_FOUND"]["content"]
+    assert list(not_found) == ["application/problem+json"]
+    assert client.get("/docs").status_code == 200
