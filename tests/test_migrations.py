@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
+
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
+from sqlalchemy import create_engine, inspect, text
 
 from src.models import Base
 from tests.conftest import alembic_config
@@ -16,7 +18,7 @@ def test_upgrade_downgrade_upgrade(empty_database_url):
     engine = create_engine(empty_database_url)
 
     command.upgrade(config, "head")
-    assert {"students", "courses"} <= set(inspect(engine).get_table_names())
+    assert {"students", "courses", "student_courses"} <= set(inspect(engine).get_table_names())
     command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     command.upgrade(config, "head")
@@ -36,3 +38,70 @@ def test_models_and_migrations_agree(database_url):
 
 def test_alembic_check_passes(database_url):
     command.check(alembic_config(database_url))
+
+
+def _rows(engine, table: str) -> list[tuple]:
+    with engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))]
+
+
+def test_enrollment_migration_keeps_every_existing_row(empty_database_url):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, "20230901_baseline")
+    with engine.begin() as connection:
+        for n in range(1, 51):
+            connection.execute(
+                text(
+                    "INSERT INTO students (first_name, last_name, email) "
+                    "VALUES ('First', :last, :email)"
+                ),
+                {"last": f"Last {n}", "email": f"s{n}@example.edu"},
+            )
+        for n in range(1, 11):
+            connection.execute(
+                text("INSERT INTO courses (code, title, capacity) VALUES (:code, 'T', :cap)"),
+                {"code": f"C{n}", "cap": n if n % 2 else None},
+            )
+    students, courses = _rows(engine, "students"), _rows(engine, "courses")
+
+    command.upgrade(config, "head")
+    assert (_rows(engine, "students"), _rows(engine, "courses")) == (students, courses)
+    assert "student_courses" in inspect(engine).get_table_names()
+    command.downgrade(config, "20230901_baseline")
+    assert (_rows(engine, "students"), _rows(engine, "courses")) == (students, courses)
+    assert "student_courses" not in inspect(engine).get_table_names()
+    command.upgrade(config, "head")
+    assert (_rows(engine, "students"), _rows(engine, "courses")) == (students, courses)
+    engine.dispose()
+
+
+def test_student_courses_schema(database_url):
+    engine = create_engine(database_url)
+    inspector = inspect(engine)
+
+    assert inspector.get_pk_constraint("student_courses")["constrained_columns"] == [
+        "student_id",
+        "course_id",
+    ]
+    foreign_keys = {
+        fk["constrained_columns"][0]: fk["options"].get("ondelete")
+        for fk in inspector.get_foreign_keys("student_courses")
+    }
+    assert foreign_keys == {"student_id": "CASCADE", "course_id": "RESTRICT"}
+    indexes = {i["name"]: i["column_names"] for i in inspector.get_indexes("student_courses")}
+    assert indexes["ix_student_courses_course_id"] == ["course_id"]
+    engine.dispose()
+
+
+def test_every_migration_bounds_its_lock_waits_on_postgresql():
+    # Offline mode renders PostgreSQL's SQL without connecting to any database.
+    config = alembic_config("postgresql+psycopg2://offline/registrar")
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "base:head", sql=True)
+    command.downgrade(config, "head:base", sql=True)
+
+    sql = config.output_buffer.getvalue()
+    migrations = 2
+    assert sql.count("SET LOCAL lock_timeout = '3s'") == 2 * migrations
+    assert sql.count("SET LOCAL statement_timeout = '60s'") == 2 * migrations

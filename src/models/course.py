@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import CheckConstraint, Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from src.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from src.models.student import Student
+    from src.models.student_course import StudentCourse
 
 
 class Course(TimestampMixin, Base):
@@ -27,6 +33,16 @@ class Course(TimestampMixin, Base):
     description: Mapped[str | None] = mapped_column(String(2000))
     credits: Mapped[int] = mapped_column(server_default="3")
     capacity: Mapped[int | None]
+
+    #: The course's enrollments. ``passive_deletes="all"``: the ORM never touches them
+    #: when the course is deleted, so the database's ON DELETE RESTRICT decides.
+    enrollments: Mapped[list[StudentCourse]] = relationship(
+        back_populates="course", passive_deletes="all"
+    )
+    #: The students enrolled in the course, read through ``enrollments``; view-only.
+    students: Mapped[list[Student]] = relationship(
+        secondary="student_courses", viewonly=True, back_populates="courses"
+    )
 
     def __repr__(self) -> str:
         return f"<Course {self.id} {self.code}>"

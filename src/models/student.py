@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Index, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from src.models.base import Base, TimestampMixin
+
+if TYPE_CHECKING:
+    from src.models.course import Course
+    from src.models.student_course import StudentCourse
 
 
 class Student(TimestampMixin, Base):
@@ -18,6 +24,17 @@ class Student(TimestampMixin, Base):
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254))
+
+    #: The student's enrollments. The database deletes them with the student
+    #: (ON DELETE CASCADE), so the ORM need not load them first.
+    enrollments: Mapped[list[StudentCourse]] = relationship(
+        back_populates="student", cascade="all, delete-orphan", passive_deletes=True
+    )
+    #: The courses the student is enrolled in, read through ``enrollments``. View-only:
+    #: enrollments are written through the association object alone.
+    courses: Mapped[list[Course]] = relationship(
+        secondary="student_courses", viewonly=True, back_populates="students"
+    )
 
     def __repr__(self) -> str:
         return f"<Student {self.id}>"

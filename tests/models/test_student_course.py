@@ -1,0 +1,98 @@
+"""The StudentCourse association object and the relationships through it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from src.extensions import db
+from src.models import Course, Student, StudentCourse
+
+
+@pytest.fixture
+def student(app):
+    student = Student(first_name="Ada", last_name="Lovelace", email="ada@example.edu")
+    db.session.add(student)
+    db.session.commit()
+    return student
+
+
+@pytest.fixture
+def course(app):
+    course = Course(code="CS101", title="Computing")
+    db.session.add(course)
+    db.session.commit()
+    return course
+
+
+def enrollment_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(StudentCourse))
+
+
+def test_enrollment_links_both_sides(student, course):
+    db.session.add(StudentCourse(student=student, course=course))
+    db.session.commit()
+    db.session.expire_all()
+
+    student = db.session.get(Student, student.id)
+    course = db.session.get(Course, course.id)
+    assert [c.code for c in student.courses] == ["CS101"]
+    assert [s.email for s in course.students] == ["ada@example.edu"]
+    assert student.enrollments[0].course is course
+    assert course.enrollments[0].student is student
+
+
+def test_enrolled_at_is_set_by_the_database(student, course):
+    before = datetime.now(UTC) - timedelta(seconds=2)
+    enrollment = StudentCourse(student_id=student.id, course_id=course.id)
+    db.session.add(enrollment)
+    db.session.commit()
+
+    assert enrollment.enrolled_at.tzinfo is not None
+    assert before <= enrollment.enrolled_at <= datetime.now(UTC) + timedelta(seconds=2)
+
+
+def test_a_pair_is_enrolled_once(student, course):
+    student_id, course_id = student.id, course.id
+    db.session.add(StudentCourse(student_id=student_id, course_id=course_id))
+    db.session.commit()
+    db.session.expunge_all()
+    db.session.add(StudentCourse(student_id=student_id, course_id=course_id))
+
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    assert enrollment_count() == 1
+
+
+def test_deleting_a_student_deletes_their_enrollments(student, course):
+    db.session.add(StudentCourse(student_id=student.id, course_id=course.id))
+    db.session.commit()
+
+    db.session.delete(student)
+    db.session.commit()
+
+    assert enrollment_count() == 0
+    assert db.session.get(Course, course.id) is not None
+
+
+def test_a_course_with_enrollments_cannot_be_deleted(student, course):
+    db.session.add(StudentCourse(student_id=student.id, course_id=course.id))
+    db.session.commit()
+    db.session.expire_all()
+
+    db.session.delete(db.session.get(Course, course.id))
+    with pytest.raises(IntegrityError):
+        db.session.commit()
+    db.session.rollback()
+    assert enrollment_count() == 1
+
+
+def test_view_only_relationships_do_not_write(student, course):
+    student.courses.append(course)
+    db.session.commit()
+
+    assert enrollment_count() == 0
