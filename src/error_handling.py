@@ -38,6 +38,13 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     exc.CourseNotFound: ProblemKind(404, "course-not-found", "Course not found"),
     exc.EmailTaken: ProblemKind(409, "email-taken", "Email address already in use"),
     exc.CourseCodeTaken: ProblemKind(409, "course-code-taken", "Course code already in use"),
+    exc.AlreadyEnrolled: ProblemKind(409, "already-enrolled", "Already enrolled"),
+    exc.CourseFull: ProblemKind(409, "course-full", "Course is full"),
+    exc.NotEnrolled: ProblemKind(404, "not-enrolled", "Not enrolled"),
+    exc.CourseHasEnrollments: ProblemKind(409, "course-has-enrollments", "Course has enrollments"),
+    exc.CapacityBelowEnrollment: ProblemKind(
+        409, "capacity-below-enrollment", "Capacity below enrollment"
+    ),
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
@@ -134,7 +141,7 @@ def handle_domain_error(error: exc.DomainError) -> Response:
 def handle_database_unavailable(error: OperationalError) -> Response:
     """The database could not be reached or gave up on the statement: a 503, not a 500."""
     db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", type(error.orig).__name__)
+    current_app.logger.warning("database unavailable: %s", error.orig)
     return problem(
         DATABASE_UNAVAILABLE,
         "The database is unavailable; try again shortly.",

@@ -39,3 +39,42 @@ class CourseCodeTaken(DomainError):
 
     def __init__(self, code: str) -> None:
         super().__init__(f"Another course already has the code {code!r}.")
+
+
+class AlreadyEnrolled(DomainError):
+    """The student is already enrolled in the course."""
+
+    def __init__(self, student_id: int, course_id: int) -> None:
+        super().__init__(f"Student {student_id} is already enrolled in course {course_id}.")
+
+
+class CourseFull(DomainError):
+    """The course has as many students as its capacity allows."""
+
+    def __init__(self, course_id: int, capacity: int) -> None:
+        super().__init__(f"Course {course_id} is full: its capacity is {capacity}.")
+
+
+class NotEnrolled(DomainError):
+    """The student is not enrolled in the course."""
+
+    def __init__(self, student_id: int, course_id: int) -> None:
+        super().__init__(f"Student {student_id} is not enrolled in course {course_id}.")
+
+
+class CourseHasEnrollments(DomainError):
+    """A course cannot be deleted while students are enrolled in it."""
+
+    def __init__(self, course_id: int) -> None:
+        super().__init__(
+            f"Course {course_id} has enrollments; unenroll its students before deleting it."
+        )
+
+
+class CapacityBelowEnrollment(DomainError):
+    """A course's capacity cannot go below the number of students already enrolled."""
+
+    def __init__(self, capacity: int, enrolled: int) -> None:
+        super().__init__(
+            f"A capacity of {capacity} is below the {enrolled} students already enrolled."
+        )

@@ -4,4 +4,7 @@ from flask_sqlalchemy import SQLAlchemy
 
 from src.models.base import Base
 
-db = SQLAlchemy(model_class=Base)
+#: ``expire_on_commit=False``: views serialize what they just committed; with
+#: ``eager_defaults`` every server-set column is already fetched by RETURNING, so
+#: reloading the rows after the commit would only cost a query.
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})

@@ -7,9 +7,11 @@ unknown on load, so ids and timestamps in a body are rejected, never ignored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import Schema, fields, validate
 
-from src.fields import FREE_TEXT_PATTERN, MAX_INT32, StrictInteger, single_line
+from src.fields import FREE_TEXT_PATTERN, MAX_INT32, StrictInteger, identifier, single_line
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
 
@@ -106,6 +108,39 @@ class CourseQuerySchema(PaginationSchema):
         validate=validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
         metadata={"description": "Exact course code, without regard to case."},
     )
+
+
+# -- Enrollments ---------------------------------------------------------------
+
+
+class EnrollmentRequestSchema(Schema):
+    """Body of ``POST /students/<id>/courses``."""
+
+    course_id = identifier(required=True)
+
+
+class _EnrollmentSchema(Schema):
+    """Dumps a ``StudentCourse`` as the resource on its other side, plus ``enrolled_at``."""
+
+    enrolled_at = fields.AwareDateTime(dump_only=True)
+    #: The relationship of ``StudentCourse`` whose fields the rest of the schema shows.
+    side = ""
+
+    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
+        target = obj if attr == "enrolled_at" else getattr(obj, self.side)
+        return super().get_attribute(target, attr, default)
+
+
+class EnrolledCourseSchema(_EnrollmentSchema, CourseSchema):
+    """A course a student is enrolled in, with when they enrolled."""
+
+    side = "course"
+
+
+class EnrolledStudentSchema(_EnrollmentSchema, StudentSchema):
+    """A student on a course's roster, with when they enrolled."""
+
+    side = "student"
 
 
 #: Schema instances used by the views: one each for create, partial update and lists.

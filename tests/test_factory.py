@@ -80,6 +80,9 @@ def test_openapi_document_and_docs_page(client):
     )
     student_id = spec["paths"]["/students/{student_id}"]["parameters"][0]
     assert student_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-    not_found = spec["components"]["responses"]["NOT_FOUND"]["content"]
-    assert list(not_found) == ["application/problem+json"]
+    not_found = spec["paths"]["/students/{student_id}"]["get"]["responses"]["404"]
+    assert list(not_found["content"]) == ["application/problem+json"]
+    assert "student-not-found" in not_found["description"]
+    post = spec["paths"]["/students/{student_id}/courses"]["post"]["responses"]
+    assert {"201", "400", "404", "409", "413", "415", "422"} <= set(post)
     assert client.get("/docs").status_code == 200

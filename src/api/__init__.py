@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import http
+from collections.abc import Callable
 from typing import Any
 
 import flask
@@ -64,9 +65,36 @@ class JSONParser(FlaskParser):
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser`."""
+    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser` and
+    documents problem responses."""
 
     ARGUMENTS_PARSER = JSONParser()
+
+    def problem(self, status: int, *slugs: str) -> Callable[[Any], Any]:
+        """Document an error response of ``status`` with the problem slugs it can carry."""
+        description = http.HTTPStatus(status).phrase
+        if slugs:
+            description += ": " + ", ".join(f"`{slug}`" for slug in slugs)
+        return self.alt_response(
+            status,
+            schema=ProblemSchema,
+            content_type=PROBLEM_CONTENT_TYPE,
+            description=description,
+        )
+
+    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
+        """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415."""
+        parse = super().arguments(schema, location=location, **kwargs)
+        if location != "json":
+            return parse
+
+        def decorator(view: Any) -> Any:
+            view = parse(view)
+            view = self.problem(400, "malformed-json")(view)
+            view = self.problem(413, "request-entity-too-large")(view)
+            return self.problem(415, "unsupported-media-type")(view)
+
+        return decorator
 
 
 class Api(flask_smorest.Api):

@@ -13,10 +13,12 @@ from src.extensions import db
 from src.schemas import (
     CourseQuerySchema,
     CourseSchema,
+    EnrolledStudentSchema,
+    PaginationSchema,
     course_schema,
     course_update_schema,
 )
-from src.services import courses
+from src.services import courses, enrollments
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters.")
 
@@ -33,7 +35,7 @@ class Courses(MethodView):
 
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
-    @blp.alt_response(409, response="CONFLICT", description="course-code-taken")
+    @blp.problem(409, "course-code-taken")
     def post(self, data: dict[str, Any]) -> Any:
         """Create a course. The code must be unused in any case."""
         course = courses.create_course(data)
@@ -46,15 +48,15 @@ class Course(MethodView):
     """One course."""
 
     @blp.response(200, CourseSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.problem(404, "course-not-found")
     def get(self, course_id: int) -> Any:
         """Read a course."""
         return courses.get_course(course_id)
 
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.problem(404, "course-not-found")
+    @blp.problem(409, "course-code-taken", "capacity-below-enrollment")
     def patch(self, changes: dict[str, Any], course_id: int) -> Any:
         """Change some of a course's fields."""
         course = courses.update_course(course_id, changes)
@@ -62,8 +64,22 @@ class Course(MethodView):
         return course
 
     @blp.response(204)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.problem(404, "course-not-found")
+    @blp.problem(409, "course-has-enrollments")
     def delete(self, course_id: int) -> None:
-        """Delete a course."""
+        """Delete a course that has no enrollments."""
         courses.delete_course(course_id)
         db.session.commit()
+
+
+@blp.route("/courses/<id:course_id>/students")
+class CourseStudents(MethodView):
+    """A course's roster."""
+
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(200, EnrolledStudentSchema(many=True), headers=LIST_HEADERS)
+    @blp.problem(404, "course-not-found")
+    def get(self, args: dict[str, Any], course_id: int) -> Any:
+        """List the students enrolled in the course, each with ``enrolled_at``, oldest first."""
+        total = enrollments.count_course_enrollments(course_id)
+        return paginate(enrollments.course_roster_query(course_id), args, total=total)

@@ -34,13 +34,18 @@ def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:
     return {"X-Total-Count": str(total), "Link": link_header(total, limit, offset)}
 
 
-def paginate(query: Select[Any], args: dict[str, Any]) -> tuple[list[Any], dict[str, str]]:
+def paginate(
+    query: Select[Any], args: dict[str, Any], *, total: int | None = None
+) -> tuple[list[Any], dict[str, str]]:
     """Run ``query`` (already ordered) for one page; return its rows and headers.
 
-    At most two statements: the page, and the total count unless the page itself
-    shows where the list ends.
+    ``total``, when the caller already knows it, saves counting. Otherwise at most
+    two statements: the page, and the count unless the page shows where the list ends.
     """
     limit, offset = args["limit"], args["offset"]
+    if total is not None:
+        rows = list(db.session.scalars(query.limit(limit).offset(offset))) if offset < total else []
+        return rows, pagination_headers(total, limit, offset)
     rows = list(db.session.scalars(query.limit(limit).offset(offset)))
     if 0 < len(rows) < limit or (not rows and offset == 0):
         total = offset + len(rows)

@@ -11,12 +11,15 @@ from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
 from src.api.pagination import paginate
 from src.extensions import db
 from src.schemas import (
+    EnrolledCourseSchema,
+    EnrollmentRequestSchema,
+    PaginationSchema,
     StudentQuerySchema,
     StudentSchema,
     student_schema,
     student_update_schema,
 )
-from src.services import students
+from src.services import enrollments, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 
@@ -33,7 +36,7 @@ class Students(MethodView):
 
     @blp.arguments(student_schema)
     @blp.response(201, StudentSchema, headers=LOCATION_HEADER)
-    @blp.alt_response(409, response="CONFLICT", description="email-taken")
+    @blp.problem(409, "email-taken")
     def post(self, data: dict[str, Any]) -> Any:
         """Create a student. The email must be unused in any case."""
         student = students.create_student(data)
@@ -46,15 +49,15 @@ class Student(MethodView):
     """One student."""
 
     @blp.response(200, StudentSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.problem(404, "student-not-found")
     def get(self, student_id: int) -> Any:
         """Read a student."""
         return students.get_student(student_id)
 
     @blp.arguments(student_update_schema)
     @blp.response(200, StudentSchema)
-    @blp.alt_response(404, response="NOT_FOUND")
-    @blp.alt_response(409, response="CONFLICT")
+    @blp.problem(404, "student-not-found")
+    @blp.problem(409, "email-taken")
     def patch(self, changes: dict[str, Any], student_id: int) -> Any:
         """Change some of a student's fields."""
         student = students.update_student(student_id, changes)
@@ -62,8 +65,68 @@ class Student(MethodView):
         return student
 
     @blp.response(204)
-    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.problem(404, "student-not-found")
     def delete(self, student_id: int) -> None:
         """Delete a student and their enrollments."""
         students.delete_student(student_id)
+        db.session.commit()
+
+
+def _enrollment_location(student_id: int, course_id: int) -> dict[str, str]:
+    url = url_for("students.StudentCourse", student_id=student_id, course_id=course_id)
+    return {"Location": url}
+
+
+@blp.route("/students/<id:student_id>/courses")
+class StudentCourses(MethodView):
+    """The courses a student is enrolled in."""
+
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(200, EnrolledCourseSchema(many=True), headers=LIST_HEADERS)
+    @blp.problem(404, "student-not-found")
+    def get(self, args: dict[str, Any], student_id: int) -> Any:
+        """List the student's courses, each with ``enrolled_at``, oldest enrollment first."""
+        total = enrollments.count_student_enrollments(student_id)
+        return paginate(enrollments.student_enrollments_query(student_id), args, total=total)
+
+    @blp.arguments(EnrollmentRequestSchema)
+    @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
+    @blp.problem(404, "student-not-found", "course-not-found")
+    @blp.problem(409, "already-enrolled", "course-full")
+    def post(self, data: dict[str, Any], student_id: int) -> Any:
+        """Enroll the student in a course, if it has room."""
+        enrollment, _ = enrollments.enroll(student_id, data["course_id"])
+        db.session.commit()
+        return enrollment, _enrollment_location(student_id, enrollment.course_id)
+
+
+@blp.route("/students/<id:student_id>/courses/<id:course_id>")
+class StudentCourse(MethodView):
+    """One enrollment: a student in a course."""
+
+    @blp.response(200, EnrolledCourseSchema)
+    @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
+    def get(self, student_id: int, course_id: int) -> Any:
+        """Read the course the student is enrolled in, with ``enrolled_at``."""
+        return enrollments.get_enrollment(student_id, course_id)
+
+    @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
+    @blp.alt_response(
+        200, schema=EnrolledCourseSchema, success=True, description="Already enrolled"
+    )
+    @blp.problem(404, "student-not-found", "course-not-found")
+    @blp.problem(409, "course-full")
+    def put(self, student_id: int, course_id: int) -> Any:
+        """Enroll idempotently: 201 when this enrolls the student, 200 when already enrolled."""
+        enrollment, created = enrollments.enroll(student_id, course_id, idempotent=True)
+        db.session.commit()
+        if created:
+            return enrollment, _enrollment_location(student_id, course_id)
+        return enrollment, 200
+
+    @blp.response(204)
+    @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
+    def delete(self, student_id: int, course_id: int) -> None:
+        """Unenroll the student from the course."""
+        enrollments.unenroll(student_id, course_id)
         db.session.commit()

@@ -7,14 +7,23 @@ from typing import Any
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from src.exceptions import CourseCodeTaken, CourseNotFound
+from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.extensions import db
 from src.models import Course
+from src.services.enrollments import check_new_capacity
 
 
-def get_course(course_id: int) -> Course:
-    """Return the course with ``course_id`` or raise :class:`CourseNotFound`."""
-    course = db.session.get(Course, course_id)
+def get_course(course_id: int, *, lock: bool = False) -> Course:
+    """Return the course with ``course_id`` or raise :class:`CourseNotFound`.
+
+    With ``lock``, its row is locked as enrolling locks it (see ``enrollments``).
+    """
+    if lock:
+        course = db.session.get(
+            Course, course_id, with_for_update={"key_share": True}, populate_existing=True
+        )
+    else:
+        course = db.session.get(Course, course_id)
     if course is None:
         raise CourseNotFound(course_id)
     return course
@@ -45,8 +54,14 @@ def create_course(data: dict[str, Any]) -> Course:
 
 
 def update_course(course_id: int, changes: dict[str, Any]) -> Course:
-    """Apply a partial update to a course."""
-    course = get_course(course_id)
+    """Apply a partial update to a course.
+
+    A new capacity below the current enrollment raises :class:`CapacityBelowEnrollment`.
+    """
+    changes_capacity = "capacity" in changes
+    course = get_course(course_id, lock=changes_capacity)
+    if changes_capacity:
+        check_new_capacity(course_id, changes["capacity"])
     for name, value in changes.items():
         setattr(course, name, value)
     _flush_or_code_taken(course.code)
@@ -54,9 +69,16 @@ def update_course(course_id: int, changes: dict[str, Any]) -> Course:
 
 
 def delete_course(course_id: int) -> None:
-    """Delete a course."""
-    deleted = db.session.execute(
-        delete(Course).where(Course.id == course_id).returning(Course.id)
-    ).first()
+    """Delete a course; :class:`CourseHasEnrollments` while any student is enrolled.
+
+    The foreign key's ON DELETE RESTRICT is the guard, so an enrollment that commits
+    while we delete cannot be orphaned.
+    """
+    try:
+        deleted = db.session.execute(
+            delete(Course).where(Course.id == course_id).returning(Course.id)
+        ).first()
+    except IntegrityError as error:
+        raise CourseHasEnrollments(course_id) from error
     if deleted is None:
         raise CourseNotFound(course_id)
