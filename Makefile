@@ -1,4 +1,6 @@
 # The commands people type. `make test` and `make run` set everything up on first use.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install test run lint format migrate clean
+.PHONY: install test run serve lint lint-migrations format migrate clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,9 +27,16 @@ migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) 
 run: migrate ## Serve on http://$(HOST):$(PORT) for development.
 	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
 
-lint: $(INSTALLED) ## Lint and check formatting.
+serve: migrate ## Serve with gunicorn and gunicorn.conf.py, as in production.
+	$(BIN)/gunicorn wsgi:app
+
+lint: $(INSTALLED) lint-migrations ## Lint and check formatting.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+lint-migrations: $(INSTALLED) ## Lint the SQL of every migration with squawk (.squawk.toml).
+	DATABASE_URL=postgresql://offline/registrar $(BIN)/alembic upgrade base:head --sql \
+		| $(BIN)/squawk --stdin-filepath migrations.sql
 
 format: $(INSTALLED) ## Fix what the linter and formatter can.
 	$(BIN)/ruff check --fix .

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import time
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from src.models import Base
 from tests.conftest import alembic_config
@@ -105,3 +108,28 @@ def test_every_migration_bounds_its_lock_waits_on_postgresql():
     migrations = 2
     assert sql.count("SET LOCAL lock_timeout = '3s'") == 2 * migrations
     assert sql.count("SET LOCAL statement_timeout = '60s'") == 2 * migrations
+
+
+@pytest.mark.postgresql
+def test_migration_fails_fast_behind_a_conflicting_lock_then_succeeds(empty_database_url):
+    config = alembic_config(empty_database_url)
+    command.upgrade(config, "20230901_baseline")
+    engine = create_engine(empty_database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO students (first_name, last_name, email) VALUES ('A', 'B', 'a@b.co')")
+        )
+    holder = engine.connect()
+    holder.execute(text("UPDATE students SET last_name = 'Busy'"))  # open transaction
+
+    started = time.monotonic()
+    with pytest.raises(OperationalError, match="lock timeout"):
+        command.upgrade(config, "head")
+    elapsed = time.monotonic() - started
+    holder.rollback()
+    holder.close()
+
+    assert elapsed < 10  # lock_timeout is 3 s: it gave up instead of queueing
+    command.upgrade(config, "head")
+    assert "student_courses" in inspect(engine).get_table_names()
+    engine.dispose()

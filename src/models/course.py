@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import CheckConstraint, Index, String, func
+from sqlalchemy import CheckConstraint, Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from src.models.base import Base, TimestampMixin
@@ -27,7 +27,8 @@ class Course(TimestampMixin, Base):
         CheckConstraint("capacity IS NULL OR capacity >= 1", name="capacity_positive"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # An identity column (not SERIAL): PostgreSQL owns the sequence with the column.
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     code: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(2000))

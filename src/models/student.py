@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Index, String, func
+from sqlalchemy import Identity, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from src.models.base import Base, TimestampMixin
@@ -20,7 +20,8 @@ class Student(TimestampMixin, Base):
     __tablename__ = "students"
     __mapper_args__ = {"eager_defaults": True}
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    # An identity column (not SERIAL): PostgreSQL owns the sequence with the column.
+    id: Mapped[int] = mapped_column(Identity(), primary_key=True)
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
     email: Mapped[str] = mapped_column(String(254))
