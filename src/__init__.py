@@ -7,8 +7,8 @@ from typing import Any
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 
-from src import error_handling
-from src.config import INSTANCE_PATH, load_config
+from src import cli, error_handling, observability
+from src.config import INSTANCE_PATH, engine_options, load_config
 from src.extensions import db
 
 
@@ -26,6 +26,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(load_config())
     if config:
         app.config.update(config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     app.json.sort_keys = False  # keep fields in the order the schemas declare them
 
     db.init_app(app)
@@ -40,4 +41,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     for module in (health, students, courses):
         api.register_blueprint(module.blp)
     error_handling.init_app(app)
+    observability.init_request_logging(app)
+    observability.init_metrics(app)
+    cli.init_app(app)
     return app

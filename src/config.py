@@ -52,6 +52,19 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
 
 
+def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number, not {raw!r}.") from None
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be at least {minimum}, not {raw!r}.")
+    return value
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask configuration from environment variables."""
     environ = os.environ if environ is None else environ
@@ -63,6 +76,13 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return {
         "APP_ENV": app_env,
         "SQLALCHEMY_DATABASE_URI": database_url(environ),
+        # Bounds on every database interaction, so a slow or unreachable database
+        # turns into a quick 503 instead of hung workers (seconds).
+        "DATABASE_CONNECT_TIMEOUT": int(_number(environ, "DATABASE_CONNECT_TIMEOUT", 3, 1)),
+        "DATABASE_STATEMENT_TIMEOUT": _number(environ, "DATABASE_STATEMENT_TIMEOUT", 5, 0.001),
+        "DATABASE_POOL_SIZE": int(_number(environ, "DATABASE_POOL_SIZE", 5, 1)),
+        "DATABASE_MAX_OVERFLOW": int(_number(environ, "DATABASE_MAX_OVERFLOW", 5, 0)),
+        "DATABASE_POOL_TIMEOUT": _number(environ, "DATABASE_POOL_TIMEOUT", 3, 0.1),
         # Request bodies of this API are small JSON objects; anything larger is abuse.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "API_TITLE": "Registrar API",
@@ -75,3 +95,33 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # Keep the JSON of responses in the order the schemas declare it.
         "JSON_SORT_KEYS": False,
     }
+
+
+def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
+    """SQLAlchemy engine options for the configured database and its timeouts."""
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    options: dict[str, Any] = {
+        # A connection the server dropped (restart, failover, pg_terminate_backend)
+        # is noticed when it is checked out and replaced, not handed to a request.
+        "pool_pre_ping": True,
+        "pool_size": config["DATABASE_POOL_SIZE"],
+        "max_overflow": config["DATABASE_MAX_OVERFLOW"],
+        "pool_timeout": config["DATABASE_POOL_TIMEOUT"],
+    }
+    if url.startswith("postgresql"):
+        statement_ms = max(int(config["DATABASE_STATEMENT_TIMEOUT"] * 1000), 1)
+        options["pool_recycle"] = 1800
+        options["connect_args"] = {
+            "connect_timeout": config["DATABASE_CONNECT_TIMEOUT"],
+            "application_name": "registrar",
+            "options": f"-c statement_timeout={statement_ms}",
+            # Notice a server that vanished without closing the connection.
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
+    elif url.startswith("sqlite"):
+        # How long to wait for another writer before giving up (a 503).
+        options["connect_args"] = {"timeout": config["DATABASE_STATEMENT_TIMEOUT"]}
+    return options

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, json
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from src import exceptions as exc
@@ -138,10 +139,13 @@ def handle_domain_error(error: exc.DomainError) -> Response:
     return handle_unexpected_error(error)
 
 
-def handle_database_unavailable(error: OperationalError) -> Response:
-    """The database could not be reached or gave up on the statement: a 503, not a 500."""
-    db.session.rollback()
-    current_app.logger.warning("database unavailable: %s", error.orig)
+def handle_database_unavailable(error: OperationalError | PoolTimeout) -> Response:
+    """The database could not be reached, gave up on the statement, or every pooled
+    connection stayed busy: a 503, not a 500."""
+    with contextlib.suppress(DBAPIError):
+        db.session.rollback()
+    reason = getattr(error, "orig", None) or error
+    current_app.logger.warning("database unavailable: %s", str(reason).splitlines()[0])
     return problem(
         DATABASE_UNAVAILABLE,
         "The database is unavailable; try again shortly.",
@@ -162,4 +166,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(exc.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(PoolTimeout, handle_database_unavailable)
     app.register_error_handler(Exception, handle_unexpected_error)

@@ -1,28 +1,113 @@
-"""``/health``: is the process up."""
+"""Health checks for load balancers, orchestrators and deployment pipelines.
+
+``/health/live`` says the process answers (it touches nothing else);
+``/health/ready`` says whether this process can serve: the database answers and its
+schema is the one this code expects. Bodies follow draft-inadarei-api-health-check.
+"""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from flask import Response, json
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from src.api import Blueprint
+from src.extensions import db
+from src.health import check_schema
+
+HEALTH_CONTENT_TYPE = "application/health+json"
 
 blp = Blueprint("health", __name__, description="Service health.")
+
+
+class HealthCheckSchema(Schema):
+    """One observation of a component."""
+
+    # Field names as the draft spells them.
+    componentType = fields.String()
+    observedValue = fields.Raw()
+    observedUnit = fields.String()
+    status = fields.String(metadata={"enum": ["pass", "warn", "fail"]})
+    time = fields.String()
+    output = fields.String()
 
 
 class HealthSchema(Schema):
     """draft-inadarei-api-health-check status."""
 
     status = fields.String(required=True, metadata={"enum": ["pass", "warn", "fail"]})
+    output = fields.String()
+    checks = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(HealthCheckSchema)))
+
+
+def health_response(body: dict[str, Any], status: int = 200) -> Response:
+    """A health body, never cached."""
+    return Response(
+        json.dumps(body),
+        status=status,
+        mimetype=HEALTH_CONTENT_TYPE,
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 @blp.route("/health")
-class Health(MethodView):
-    """Liveness."""
+@blp.route("/health/live")
+class Live(MethodView):
+    """Liveness: the process answers."""
 
-    @blp.response(200, HealthSchema)
+    @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE)
     def get(self) -> Any:
         """Answer 200 while the process serves requests; touches no database."""
-        return {"status": "pass"}
+        return health_response({"status": "pass"})
+
+
+@blp.route("/health/ready")
+class Ready(MethodView):
+    """Readiness: the database answers and is at this code's migration."""
+
+    @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE, description="pass or warn")
+    @blp.alt_response(
+        503,
+        schema=HealthSchema,
+        content_type=HEALTH_CONTENT_TYPE,
+        description="fail: the database is unreachable or behind this code",
+    )
+    def get(self) -> Any:
+        """``pass`` (200) when the database answers at this code's head; ``warn`` (200)
+        when it is at a newer migration; ``fail`` (503) when unreachable or behind."""
+        result = check_schema(db.engine)
+        now = datetime.now(UTC).isoformat()
+        checks: dict[str, list[dict[str, Any]]] = {
+            "database:connection": [
+                {
+                    "componentType": "datastore",
+                    "status": "fail" if result.response_time_ms is None else "pass",
+                    "time": now,
+                }
+            ],
+            "database:migration": [
+                {
+                    "componentType": "datastore",
+                    "observedValue": result.revision,
+                    "status": result.status,
+                    "time": now,
+                }
+            ],
+        }
+        if result.response_time_ms is not None:
+            checks["database:responseTime"] = [
+                {
+                    "componentType": "datastore",
+                    "observedValue": result.response_time_ms,
+                    "observedUnit": "ms",
+                    "status": "pass",
+                    "time": now,
+                }
+            ]
+        body: dict[str, Any] = {"status": result.status, "checks": checks}
+        if result.output:
+            body["output"] = result.output
+        return health_response(body, 503 if result.status == "fail" else 200)

@@ -1,0 +1,75 @@
+"""gunicorn settings for production: ``gunicorn wsgi:app`` (or ``make serve``) reads this file.
+
+Every setting can be overridden from the environment, as noted beside it.
+"""
+
+import multiprocessing
+import os
+import shutil
+import tempfile
+
+# Where to listen. Behind a load balancer, bind to the private interface.
+bind = os.environ.get(
+    "GUNICORN_BIND", f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
+)
+
+# Sync workers, one request at a time each: the work is database-bound and short.
+# (2 x cores) + 1 keeps the cores busy while some workers wait on PostgreSQL.
+workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
+worker_class = "sync"
+# Recycle workers now and then, staggered, so slow leaks never accumulate.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
+
+# A request may take at most this long before its worker is replaced; database
+# statements are bounded well below it (DATABASE_STATEMENT_TIMEOUT, 5 s by default).
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "30"))
+# On SIGTERM (a deployment), stop accepting and let requests in flight finish.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+# Longer than the load balancer's idle timeout, so it never reuses a closed socket.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+
+# The app writes one JSON line per request itself (route, status, duration, request
+# id); gunicorn's own access log is off unless asked for, and then it leaves out the
+# query string, which can hold an email address.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
+access_log_format = (
+    '{"remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "status": "%(s)s", '
+    '"duration_us": %(D)s, "request_id": "%({x-request-id}o)s"}'
+)
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+# Each worker imports the app after the fork (no preload), so each builds its own
+# SQLAlchemy engine and pool: no connection is ever shared across processes.
+preload_app = False
+
+# Prometheus: every worker writes its samples to one directory, any worker serves the sum.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+_made_metrics_dir = False
+if not _metrics_dir:
+    _metrics_dir = tempfile.mkdtemp(prefix="registrar-metrics-")
+    _made_metrics_dir = True
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
+raw_env = [f"PROMETHEUS_MULTIPROC_DIR={_metrics_dir}"]
+
+
+def on_starting(server):
+    """Start from empty metric files: samples of a previous run would be summed in."""
+    for name in os.listdir(_metrics_dir):
+        os.remove(os.path.join(_metrics_dir, name))
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges (the pool gauges) from the sum."""
+    # Imported here, after PROMETHEUS_MULTIPROC_DIR is set: prometheus_client picks
+    # its file-backed storage when first imported, and the workers inherit the choice.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory if this file created it."""
+    if _made_metrics_dir:
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Serving: gunicorn.conf.py, a real gunicorn with several workers, and deploy-check."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from alembic import command
+
+from src.extensions import db
+from tests.conftest import alembic_config, make_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_gunicorn_conf(monkeypatch, **env: str) -> dict:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_workers_follow_the_cpu_count_unless_overridden(monkeypatch, tmp_path):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    monkeypatch.delenv("WEB_CONCURRENCY", raising=False)
+
+    assert load_gunicorn_conf(monkeypatch)["workers"] == os.cpu_count() * 2 + 1
+    assert load_gunicorn_conf(monkeypatch, WEB_CONCURRENCY="3")["workers"] == 3
+
+
+def test_timeouts_and_graceful_shutdown(monkeypatch, tmp_path):
+    conf = load_gunicorn_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+
+    assert conf["timeout"] == 30
+    assert conf["graceful_timeout"] == 20
+    assert conf["preload_app"] is False
+    assert "%(q)s" not in conf["access_log_format"]  # no query strings: they hold emails
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+@pytest.fixture
+def gunicorn(database_url, tmp_path):
+    """gunicorn with this repository's configuration and two workers, on a free port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "WEB_CONCURRENCY": "2",
+        "PORT": str(port),
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "wsgi:app"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            if _get(f"{base}/health/live")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    yield base
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0  # graceful shutdown
+
+
+def test_gunicorn_serves_and_sums_metrics_across_workers(gunicorn):
+    statuses = [_get(f"{gunicorn}/courses")[0] for _ in range(20)]
+
+    assert statuses == [200] * 20
+    assert _get(f"{gunicorn}/health/ready")[0] == 200
+    status, metrics = _get(f"{gunicorn}/metrics")
+    assert status == 200
+    line = next(
+        line
+        for line in metrics.splitlines()
+        if line.startswith("flask_http_request_total") and 'status="200"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 21  # every worker's requests, not one's
+
+
+def test_deploy_check_passes_against_a_healthy_deployment(app, gunicorn):
+    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", gunicorn])
+
+    assert result.exit_code == 0, result.output
+    assert "deployment looks healthy" in result.output
+
+
+def test_deploy_check_fails_when_the_service_is_down(app):
+    url = f"http://127.0.0.1:{_free_port()}"
+
+    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", url])
+
+    assert result.exit_code == 1
+    assert "did not answer" in result.output
+
+
+def test_deploy_check_fails_when_the_database_is_behind(empty_database_url):
+    command.upgrade(alembic_config(empty_database_url), "20230901_baseline")
+    app = make_app(empty_database_url)
+
+    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", "http://127.0.0.1:1"])
+
+    assert result.exit_code == 1
+    assert "behind" in result.output
+    with app.app_context():
+        db.engine.dispose()
