@@ -24,10 +24,14 @@ test: $(INSTALLED) ## Run the whole test suite (PostgreSQL when TEST_DATABASE_UR
 migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) to the latest schema.
 	$(BIN)/alembic upgrade head
 
-run: migrate ## Serve on http://$(HOST):$(PORT) for development.
-	$(BIN)/flask --app wsgi run --host $(HOST) --port $(PORT)
+run: migrate ## Serve on http://$(HOST):$(PORT) for development, with gunicorn as in production.
+ifndef DATABASE_URL
+	@# The embedded database's first start prints an admin key, with a curl line to try it.
+	@$(BIN)/flask --app wsgi api-key bootstrap --url http://$(HOST):$(PORT) 2>/dev/null
+endif
+	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/gunicorn wsgi:app
 
-serve: migrate ## Serve with gunicorn and gunicorn.conf.py, as in production.
+serve: migrate ## Serve with gunicorn and gunicorn.conf.py on $$HOST:$$PORT (default 127.0.0.1:8000).
 	$(BIN)/gunicorn wsgi:app
 
 lint: $(INSTALLED) lint-migrations ## Lint and check formatting.

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask
+from flask import Flask, Response
+from flask_limiter import Limiter
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from src import cli, error_handling, observability
+from src import auth, cli, error_handling, observability
 from src.config import INSTANCE_PATH, engine_options, load_config
 from src.extensions import db
 
@@ -22,26 +24,55 @@ def _schema_name(schema: Any) -> str:
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask app; ``config`` overrides the settings read from the environment."""
-    app = Flask(__name__, instance_path=str(INSTANCE_PATH))
+    app = Flask(__name__, instance_path=str(INSTANCE_PATH), static_folder=None)
     app.config.from_mapping(load_config())
     if config:
         app.config.update(config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS", engine_options(app.config))
     app.json.sort_keys = False  # keep fields in the order the schemas declare them
 
+    if app.config["PROXY_FIX_X_FOR"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
+
     db.init_app(app)
+    # Hooks run in this order: request id, who is calling, rate limit, may they.
+    observability.init_request_logging(app)
+    app.before_request(auth.identify)
+    Limiter(
+        key_func=auth.rate_limit_key,
+        app=app,
+        application_limits=[app.config["RATE_LIMIT"]],
+        application_limits_exempt_when=auth.is_public,
+        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        headers_enabled=True,
+    )
+    app.before_request(auth.enforce)
+    app.after_request(_security_headers)
 
     from src.api import Api, IdConverter, courses, health, students
 
     app.url_map.converters["id"] = IdConverter
     api = Api(
         app,
-        spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)},
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
     )
     for module in (health, students, courses):
         api.register_blueprint(module.blp)
     error_handling.init_app(app)
-    observability.init_request_logging(app)
     observability.init_metrics(app)
     cli.init_app(app)
     return app
+
+
+def _security_headers(response: Response) -> Response:
+    # Responses hold students' personal data: no shared or private cache may keep them.
+    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response

@@ -5,14 +5,20 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from sqlalchemy import select, update
 
+from src.auth import create_api_key
+from src.exceptions import StudentNotFound
 from src.extensions import db
 from src.health import check_schema, code_head
+from src.models import ApiKey
+from src.models.api_key import ROLES
 
 
 class CheckFailed(click.ClickException):
@@ -40,9 +46,12 @@ def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tup
     required=True,
     help="Base URL of the deployed service, e.g. https://registrar.example.edu",
 )
+@click.option(
+    "--api-key", envvar="API_KEY", required=True, help="A reader (or admin) key. Env: API_KEY."
+)
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for each request.")
 @with_appcontext
-def deploy_check(url: str, timeout: float) -> None:
+def deploy_check(url: str, api_key: str, timeout: float) -> None:
     """Check a deployment: the database is at this code's migration head, the service's
     readiness check passes, and a read request succeeds. Exits 1 with the reason if not."""
     base = url.rstrip("/")
@@ -61,13 +70,93 @@ def deploy_check(url: str, timeout: float) -> None:
         raise CheckFailed(f"{base}/health/ready answered {status} {health!r} {detail}".strip())
     click.echo(f"ok   {base}/health/ready is pass")
 
-    status, body = _get(f"{base}/courses?limit=1", timeout)
+    status, body = _get(f"{base}/courses?limit=1", timeout, {"Authorization": f"Bearer {api_key}"})
     if status != 200 or not isinstance(body, list):
         raise CheckFailed(f"{base}/courses answered {status}, expected 200 and a JSON list")
     click.echo(f"ok   {base}/courses answered 200")
     click.echo("deployment looks healthy")
 
 
+@click.group("api-key")
+def api_key() -> None:
+    """Create, list and revoke API keys."""
+
+
+@api_key.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True, help="What the key may do.")
+@click.option("--student-id", type=click.IntRange(min=1), help="The student a student key acts as.")
+@click.option("--name", help="A note on who holds the key.")
+@with_appcontext
+def create_key(role: str, student_id: int | None, name: str | None) -> None:
+    """Create a key and print it, once, alone on the last line."""
+    try:
+        new = create_api_key(role, student_id=student_id, name=name)
+    except (ValueError, StudentNotFound) as error:
+        raise click.UsageError(str(error)) from error
+    db.session.commit()
+    target = f" for student {student_id}" if student_id else ""
+    click.echo(f"Created {role} key {new.record.prefix}{target}. It is shown only now:")
+    click.echo(new.key)
+
+
+@api_key.command("list")
+@with_appcontext
+def list_keys() -> None:
+    """List keys by prefix (the keys themselves are never stored)."""
+    rows = db.session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+    columns = ("prefix", "role", "student", "created", "last used", "revoked")
+    widths = (10, 8, 8, 20, 20, 20)
+    click.echo(" ".join(f"{c:<{w}}" for c, w in zip(columns, widths, strict=True)) + " name")
+    for key in rows:
+        click.echo(
+            f"{key.prefix:<10} {key.role:<8} {key.student_id or '':<8} {_when(key.created_at):<20} "
+            f"{_when(key.last_used_at):<20} {_when(key.revoked_at):<20} {key.name or ''}"
+        )
+
+
+@api_key.command("revoke")
+@click.argument("prefix")
+@with_appcontext
+def revoke_key(prefix: str) -> None:
+    """Revoke the key with PREFIX; it stops working at once."""
+    revoked = db.session.execute(
+        update(ApiKey)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+        .returning(ApiKey.id)
+    ).first()
+    db.session.commit()
+    if revoked is None:
+        raise click.ClickException(f"no active key has the prefix {prefix!r}")
+    click.echo(f"Revoked key {prefix}.")
+
+
+@api_key.command("bootstrap")
+@click.option("--url", default="http://127.0.0.1:5000", show_default=True)
+@with_appcontext
+def bootstrap_key(url: str) -> None:
+    """Create a first admin key if the database has no working one (``make run`` does)."""
+    exists = db.session.scalar(
+        select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1)
+    )
+    if exists is not None:
+        click.echo(
+            "An admin API key already exists (see `flask --app wsgi api-key list`); "
+            "make another with `flask --app wsgi api-key create --role admin`."
+        )
+        return
+    new = create_api_key("admin", name="created by make run")
+    db.session.commit()
+    click.echo("Created an admin API key for this database. It is shown only now:")
+    click.echo(f"  export API_KEY={new.key}")
+    click.echo(f'  curl -H "Authorization: Bearer $API_KEY" {url}/students')
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
 def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(deploy_check)
+    app.cli.add_command(api_key)

@@ -73,8 +73,20 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         raise ConfigurationError(
             f"APP_ENV must be development, production or testing, not {app_env!r}."
         )
+    redis_url = environ.get("REDIS_URL", "").strip()
+    if app_env == "production" and not redis_url:
+        raise ConfigurationError(
+            "APP_ENV=production requires REDIS_URL: in-memory rate limits are per process, "
+            "so several workers would each allow the full rate."
+        )
     return {
         "APP_ENV": app_env,
+        # Requests per API key (or per client address without one), in flask-limiter's
+        # notation; counted in Redis when REDIS_URL is set, else in each process's memory.
+        "RATE_LIMIT": environ.get("RATE_LIMIT", "100/second").strip(),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # How many proxies in front of the app set X-Forwarded-For (0: trust none).
+        "PROXY_FIX_X_FOR": int(_number(environ, "PROXY_FIX_X_FOR", 0, 0)),
         "SQLALCHEMY_DATABASE_URI": database_url(environ),
         # Bounds on every database interaction, so a slow or unreachable database
         # turns into a quick 503 instead of hung workers (seconds).

@@ -19,6 +19,7 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 from pythonjsonlogger.json import JsonFormatter
 
+from src.auth import allow, reader
 from src.extensions import db
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -101,7 +102,12 @@ def init_metrics(app: Flask) -> PrometheusMetrics:
     Under gunicorn with ``PROMETHEUS_MULTIPROC_DIR`` set (``gunicorn.conf.py`` sets it),
     every worker writes its samples there and any worker serves the sum.
     """
-    options: dict[str, Any] = {"group_by": "url_rule", "excluded_paths": ["^/metrics$"]}
+    options: dict[str, Any] = {
+        "group_by": "url_rule",
+        "excluded_paths": ["^/metrics$"],
+        # Scraping needs a key like everything else; reader keys may scrape.
+        "metrics_decorator": allow(reader),
+    }
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics: PrometheusMetrics = GunicornInternalPrometheusMetrics(app, **options)
         registry = None

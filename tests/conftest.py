@@ -17,12 +17,13 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
-from flask import Flask
+from flask import Flask, current_app, has_app_context
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
 
 from src import create_app
+from src.auth import create_api_key
 from src.config import normalize_database_url
 from src.extensions import db
 
@@ -111,15 +112,61 @@ def _empty_tables() -> None:
     db.session.commit()
 
 
+_CONFIGURED = object()
+
+
+class KeyedClient(FlaskClient):
+    """A test client that calls with an API key and ends each request's session.
+
+    The key is ``api_key`` when given (``None`` for no Authorization header), else
+    ``app.config["TEST_API_KEY"]``; a request's own ``Authorization`` header wins.
+
+    pytest-flask keeps one app context pushed for the whole test, so requests share
+    the test's database session instead of each getting, and ending, their own as in
+    production. Ending it after every request keeps that difference from leaking
+    (an open SQLite transaction would hold the database's write lock).
+    """
+
+    def __init__(self, *args: Any, api_key: Any = _CONFIGURED, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        key = self.application.config.get("TEST_API_KEY") if api_key is _CONFIGURED else api_key
+        if key:
+            self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if has_app_context() and current_app._get_current_object() is self.application:  # type: ignore[attr-defined]
+            db.session.remove()
+        return response
+
+
 def make_app(database_url: str, **config: Any) -> Flask:
-    """An app for tests on ``database_url``, with engine options derived from ``config``."""
-    return create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, **config})
+    """An app for tests on ``database_url``, with engine options derived from ``config``.
+
+    Rate limiting is off unless a test turns it on: the suite sends bursts on purpose.
+    """
+    app = create_app(
+        {"TESTING": True, "SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": False}
+        | config
+    )
+    app.test_client_class = KeyedClient
+    return app
+
+
+def new_key(app: Flask, role: str = "admin", student_id: int | None = None) -> str:
+    """Create an API key in ``app``'s database and return it."""
+    with app.app_context():
+        key = create_api_key(role, student_id=student_id).key
+        db.session.commit()
+    return key
 
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[Flask]:
-    """The app on the migrated test database; its tables are emptied after the test."""
+    """The app on the migrated test database, its clients calling with an admin key;
+    its tables are emptied after the test."""
     app = make_app(database_url)
+    app.config["TEST_API_KEY"] = new_key(app)
     yield app
     with app.app_context():
         db.session.remove()

@@ -15,6 +15,8 @@ from src.extensions import db
 from tests.conftest import alembic_config, assert_problem, make_app
 
 UNREACHABLE = "postgresql+psycopg2://nobody@127.0.0.1:1/nothing"
+#: Any well-formed key: checking it is what needs the database.
+SOME_KEY = "reg_00000000_" + "x" * 43
 
 
 @pytest.fixture
@@ -45,7 +47,7 @@ def silent_server() -> Iterator[int]:
 
 
 def test_unreachable_database_is_503_problem_and_live_stays_up():
-    client = make_app(UNREACHABLE).test_client()
+    client = make_app(UNREACHABLE, TEST_API_KEY=SOME_KEY).test_client()
 
     response = client.get("/students")
 
@@ -59,7 +61,7 @@ def test_unreachable_database_is_503_problem_and_live_stays_up():
 
 def test_a_hung_database_is_503_within_the_connect_timeout(silent_server):
     url = f"postgresql+psycopg2://nobody@127.0.0.1:{silent_server}/nothing"
-    client = make_app(url, DATABASE_CONNECT_TIMEOUT=2).test_client()
+    client = make_app(url, DATABASE_CONNECT_TIMEOUT=2, TEST_API_KEY=SOME_KEY).test_client()
 
     started = time.monotonic()
     response = client.post("/courses", json={"code": "X1", "title": "T"})
@@ -97,9 +99,11 @@ def test_connections_killed_by_the_server_are_replaced(app, client, make_course,
 
 
 @pytest.mark.postgresql
-def test_statement_timeout_turns_a_blocked_request_into_a_503(database_url, make_course, client):
+def test_statement_timeout_turns_a_blocked_request_into_a_503(app, database_url, make_course):
     course = make_course()
-    fast = make_app(database_url, DATABASE_STATEMENT_TIMEOUT=0.3).test_client()
+    fast = make_app(
+        database_url, DATABASE_STATEMENT_TIMEOUT=0.3, TEST_API_KEY=app.config["TEST_API_KEY"]
+    ).test_client()
     blocker = _admin_engine(database_url).connect()
     blocker.execute(text("BEGIN"))
     blocker.execute(text("SELECT * FROM courses WHERE id = :id FOR UPDATE"), {"id": course["id"]})
@@ -119,7 +123,7 @@ def test_statement_timeout_turns_a_blocked_request_into_a_503(database_url, make
 def test_sqlite_writer_waits_at_most_the_statement_timeout(tmp_path):
     url = f"sqlite:///{tmp_path / 'locked.sqlite3'}"
     command.upgrade(alembic_config(url), "head")
-    client = make_app(url, DATABASE_STATEMENT_TIMEOUT=0.3).test_client()
+    client = make_app(url, DATABASE_STATEMENT_TIMEOUT=0.3, TEST_API_KEY=SOME_KEY).test_client()
     blocker = create_engine(url)
 
     # Every SQLite transaction begins IMMEDIATE (src/models/base.py), taking the lock.

@@ -48,13 +48,34 @@ def test_database_urls_select_the_shipped_driver(given, expected):
 
 def test_production_refuses_to_start_without_database_url():
     with pytest.raises(ConfigurationError, match="DATABASE_URL"):
-        load_config({"APP_ENV": "production"})
+        load_config({"APP_ENV": "production", "REDIS_URL": "redis://cache:6379/0"})
 
 
-def test_production_starts_with_database_url():
-    config = load_config({"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg"})
+def test_production_refuses_in_memory_rate_limits():
+    with pytest.raises(ConfigurationError, match="REDIS_URL"):
+        load_config({"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg"})
+
+
+def test_production_starts_with_its_services_configured():
+    config = load_config(
+        {"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg", "REDIS_URL": "redis://c/0"}
+    )
 
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://db/reg"
+    assert config["RATELIMIT_STORAGE_URI"] == "redis://c/0"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_STATEMENT_TIMEOUT", "soon"),
+        ("DATABASE_POOL_SIZE", "0"),
+        ("PROXY_FIX_X_FOR", "-1"),
+    ],
+)
+def test_bad_numbers_are_refused(name, value):
+    with pytest.raises(ConfigurationError, match=name):
+        load_config({name: value})
 
 
 def test_unknown_app_env_is_refused():

@@ -32,11 +32,13 @@ def readme_curls() -> list[str]:
     return commands
 
 
-def test_readme_curl_examples(live_server):
+def test_readme_curl_examples(app, live_server):
     origin = live_server.url().rstrip("/")
+    key = app.config["TEST_API_KEY"]
     statuses = []
     for command in readme_curls():
-        argv = shlex.split(command.replace(README_ORIGIN, origin))
+        command = command.replace(README_ORIGIN, origin).replace("$API_KEY", key)
+        argv = shlex.split(command)
         result = subprocess.run(  # noqa: S603 - the README's own commands, on loopback
             [*argv, "--silent", "--output", "/dev/null", "--write-out", "%{http_code}"],
             capture_output=True,

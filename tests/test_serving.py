@@ -50,9 +50,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _get(url: str) -> tuple[int, str]:
+def _get(url: str, key: str | None = None) -> tuple[int, str]:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
+        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -88,12 +90,13 @@ def gunicorn(database_url, tmp_path):
     assert process.wait(timeout=30) == 0  # graceful shutdown
 
 
-def test_gunicorn_serves_and_sums_metrics_across_workers(gunicorn):
-    statuses = [_get(f"{gunicorn}/courses")[0] for _ in range(20)]
+def test_gunicorn_serves_and_sums_metrics_across_workers(app, gunicorn):
+    key = app.config["TEST_API_KEY"]
+    statuses = [_get(f"{gunicorn}/courses", key)[0] for _ in range(20)]
 
     assert statuses == [200] * 20
     assert _get(f"{gunicorn}/health/ready")[0] == 200
-    status, metrics = _get(f"{gunicorn}/metrics")
+    status, metrics = _get(f"{gunicorn}/metrics", key)
     assert status == 200
     line = next(
         line
@@ -104,7 +107,10 @@ def test_gunicorn_serves_and_sums_metrics_across_workers(gunicorn):
 
 
 def test_deploy_check_passes_against_a_healthy_deployment(app, gunicorn):
-    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", gunicorn])
+    key = app.config["TEST_API_KEY"]
+    result = app.test_cli_runner().invoke(
+        args=["deploy-check", "--url", gunicorn, "--api-key", key]
+    )
 
     assert result.exit_code == 0, result.output
     assert "deployment looks healthy" in result.output
@@ -113,7 +119,7 @@ def test_deploy_check_passes_against_a_healthy_deployment(app, gunicorn):
 def test_deploy_check_fails_when_the_service_is_down(app):
     url = f"http://127.0.0.1:{_free_port()}"
 
-    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", url])
+    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", url, "--api-key", "k"])
 
     assert result.exit_code == 1
     assert "did not answer" in result.output
@@ -123,7 +129,9 @@ def test_deploy_check_fails_when_the_database_is_behind(empty_database_url):
     command.upgrade(alembic_config(empty_database_url), "20230901_baseline")
     app = make_app(empty_database_url)
 
-    result = app.test_cli_runner().invoke(args=["deploy-check", "--url", "http://127.0.0.1:1"])
+    result = app.test_cli_runner().invoke(
+        args=["deploy-check", "--url", "http://127.0.0.1:1", "--api-key", "k"]
+    )
 
     assert result.exit_code == 1
     assert "behind" in result.output

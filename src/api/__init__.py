@@ -20,6 +20,7 @@ from webargs.flaskparser import FlaskParser, abort, is_json_request
 from werkzeug.exceptions import UnsupportedMediaType
 from werkzeug.routing import IntegerConverter
 
+from src import auth
 from src.error_handling import PROBLEM_CONTENT_TYPE
 from src.fields import MAX_INT32
 from src.schemas import ProblemSchema
@@ -81,6 +82,23 @@ class Blueprint(flask_smorest.Blueprint):
             content_type=PROBLEM_CONTENT_TYPE,
             description=description,
         )
+
+    def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
+        """Who besides admins may call this view (see ``src.auth``); documents 401 and 403.
+
+        A view without ``allow`` is for admins only.
+        """
+
+        def decorator(view: Any) -> Any:
+            view = auth.allow(*grants)(view)
+            view = self.problem(401, "unauthorized")(view)
+            return self.problem(403, "forbidden")(view)
+
+        return decorator
+
+    def public(self, view: Any) -> Any:
+        """Document a view that needs no API key (it must be in ``auth.PUBLIC_ENDPOINTS``)."""
+        return self.doc(security=[])(view)
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415."""

@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
 from src.api.pagination import paginate
+from src.auth import any_student, reader
 from src.extensions import db
 from src.schemas import (
     CourseQuerySchema,
@@ -27,12 +28,14 @@ blp = Blueprint("courses", __name__, description="Courses and their rosters.")
 class Courses(MethodView):
     """The collection of courses."""
 
+    @blp.allow(reader, any_student)
     @blp.arguments(CourseQuerySchema, location="query")
     @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List courses in id order, optionally filtered by code (any case)."""
         return paginate(courses.list_courses_query(args.get("code")), args)
 
+    @blp.allow()
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
     @blp.problem(409, "course-code-taken")
@@ -47,12 +50,14 @@ class Courses(MethodView):
 class Course(MethodView):
     """One course."""
 
+    @blp.allow(reader, any_student)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
     def get(self, course_id: int) -> Any:
         """Read a course."""
         return courses.get_course(course_id)
 
+    @blp.allow()
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
@@ -63,6 +68,7 @@ class Course(MethodView):
         db.session.commit()
         return course
 
+    @blp.allow()
     @blp.response(204)
     @blp.problem(404, "course-not-found")
     @blp.problem(409, "course-has-enrollments")
@@ -76,6 +82,7 @@ class Course(MethodView):
 class CourseStudents(MethodView):
     """A course's roster."""
 
+    @blp.allow(reader)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, EnrolledStudentSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "course-not-found")

@@ -58,6 +58,7 @@ def health_response(body: dict[str, Any], status: int = 200) -> Response:
 class Live(MethodView):
     """Liveness: the process answers."""
 
+    @blp.public
     @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE)
     def get(self) -> Any:
         """Answer 200 while the process serves requests; touches no database."""
@@ -68,6 +69,7 @@ class Live(MethodView):
 class Ready(MethodView):
     """Readiness: the database answers and is at this code's migration."""
 
+    @blp.public
     @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE, description="pass or warn")
     @blp.alt_response(
         503,

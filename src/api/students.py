@@ -9,6 +9,7 @@ from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
 from src.api.pagination import paginate
+from src.auth import own_student, reader
 from src.extensions import db
 from src.schemas import (
     EnrolledCourseSchema,
@@ -28,12 +29,14 @@ blp = Blueprint("students", __name__, description="Students and their enrollment
 class Students(MethodView):
     """The collection of students."""
 
+    @blp.allow(reader)
     @blp.arguments(StudentQuerySchema, location="query")
     @blp.response(200, StudentSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List students in id order, optionally filtered by email (any case)."""
         return paginate(students.list_students_query(args.get("email")), args)
 
+    @blp.allow()
     @blp.arguments(student_schema)
     @blp.response(201, StudentSchema, headers=LOCATION_HEADER)
     @blp.problem(409, "email-taken")
@@ -48,12 +51,14 @@ class Students(MethodView):
 class Student(MethodView):
     """One student."""
 
+    @blp.allow(reader, own_student)
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
     def get(self, student_id: int) -> Any:
         """Read a student."""
         return students.get_student(student_id)
 
+    @blp.allow()
     @blp.arguments(student_update_schema)
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
@@ -64,6 +69,7 @@ class Student(MethodView):
         db.session.commit()
         return student
 
+    @blp.allow()
     @blp.response(204)
     @blp.problem(404, "student-not-found")
     def delete(self, student_id: int) -> None:
@@ -81,6 +87,7 @@ def _enrollment_location(student_id: int, course_id: int) -> dict[str, str]:
 class StudentCourses(MethodView):
     """The courses a student is enrolled in."""
 
+    @blp.allow(reader, own_student)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, EnrolledCourseSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "student-not-found")
@@ -89,6 +96,7 @@ class StudentCourses(MethodView):
         total = enrollments.count_student_enrollments(student_id)
         return paginate(enrollments.student_enrollments_query(student_id), args, total=total)
 
+    @blp.allow(own_student)
     @blp.arguments(EnrollmentRequestSchema)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
     @blp.problem(404, "student-not-found", "course-not-found")
@@ -104,12 +112,14 @@ class StudentCourses(MethodView):
 class StudentCourse(MethodView):
     """One enrollment: a student in a course."""
 
+    @blp.allow(reader, own_student)
     @blp.response(200, EnrolledCourseSchema)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def get(self, student_id: int, course_id: int) -> Any:
         """Read the course the student is enrolled in, with ``enrolled_at``."""
         return enrollments.get_enrollment(student_id, course_id)
 
+    @blp.allow(own_student)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
     @blp.alt_response(
         200, schema=EnrolledCourseSchema, success=True, description="Already enrolled"
@@ -124,6 +134,7 @@ class StudentCourse(MethodView):
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
 
+    @blp.allow(own_student)
     @blp.response(204)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def delete(self, student_id: int, course_id: int) -> None:

@@ -1,8 +1,9 @@
 """The models; importing this package registers every table on the metadata."""
 
+from src.models.api_key import ApiKey
 from src.models.base import Base
 from src.models.course import Course
 from src.models.student import Student
 from src.models.student_course import StudentCourse
 
-__all__ = ["Base", "Course", "Student", "StudentCourse"]
+__all__ = ["ApiKey", "Base", "Course", "Student", "StudentCourse"]

@@ -1,0 +1,204 @@
+"""Authentication with API keys, and authorization that denies by default.
+
+Every request outside ``PUBLIC_ENDPOINTS`` needs ``Authorization: Bearer <key>``.
+Each view method states who besides an admin may call it (``Blueprint.allow``);
+a view that states nothing is for admins only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from src.exceptions import StudentNotFound
+from src.extensions import db
+from src.models import ApiKey, Student
+
+KEY_PREFIX = "reg"
+#: Endpoints anyone may call: health checks (load balancers have no key) and the docs.
+PUBLIC_ENDPOINTS = frozenset(
+    {
+        "health.Live",
+        "health.Live_1",
+        "health.Ready",
+        "api-docs.openapi_json",
+        "api-docs.openapi_swagger_ui",
+    }
+)
+#: ``last_used_at`` is written at most this often per key, not on every request.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller a valid key identifies."""
+
+    key_id: int
+    prefix: str
+    role: str
+    student_id: int | None
+
+
+#: A grant decides whether a non-admin principal may call a view with these arguments.
+Grant = Callable[[Principal, Mapping[str, Any]], bool]
+
+
+def reader(principal: Principal, _args: Mapping[str, Any]) -> bool:
+    """Reader keys (read-only access to everything)."""
+    return principal.role == "reader"
+
+
+def any_student(principal: Principal, _args: Mapping[str, Any]) -> bool:
+    """Any student key."""
+    return principal.role == "student"
+
+
+def own_student(principal: Principal, args: Mapping[str, Any]) -> bool:
+    """A student key, on its own student's resources only."""
+    return principal.role == "student" and args.get("student_id") == principal.student_id
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A key just created: the plaintext is only ever available here."""
+
+    key: str
+    record: ApiKey
+
+
+def create_api_key(role: str, *, student_id: int | None = None, name: str | None = None) -> NewKey:
+    """Create a key and flush it; the caller commits and shows ``key`` once.
+
+    Keys are ``reg_<prefix>_<secret>``: an 8-character lookup prefix and 32 random
+    bytes; only a SHA-256 hash is stored (the secret is random, so a slow hash adds
+    nothing but latency).
+    """
+    if role not in ("admin", "reader", "student"):
+        raise ValueError(f"unknown role {role!r}")
+    if (role == "student") != (student_id is not None):
+        raise ValueError("a student key needs a student id, and only a student key has one")
+    if student_id is not None and db.session.get(Student, student_id) is None:
+        raise StudentNotFound(student_id)
+    for _ in range(5):
+        prefix = secrets.token_hex(4)
+        key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+        record = ApiKey(
+            prefix=prefix, key_hash=_hash(key), role=role, student_id=student_id, name=name
+        )
+        db.session.add(record)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except IntegrityError:  # a prefix collision, about one in four billion
+            continue
+        return NewKey(key, record)
+    raise RuntimeError("could not find a free key prefix")
+
+
+def authenticate(key: str) -> Principal | None:
+    """The principal of a valid, unrevoked key, or ``None``. Compared in constant time."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or len(parts[1]) > 16:
+        return None
+    record = db.session.scalar(
+        select(ApiKey).where(ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None))
+    )
+    if record is None or not hmac.compare_digest(record.key_hash, _hash(key)):
+        return None
+    now = datetime.now(UTC)
+    if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+        db.session.execute(update(ApiKey).where(ApiKey.id == record.id).values(last_used_at=now))
+        db.session.commit()
+    return Principal(record.id, record.prefix, record.role, record.student_id)
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def is_public() -> bool:
+    """Whether the current request needs no key."""
+    return request.endpoint in PUBLIC_ENDPOINTS
+
+
+def identify() -> None:
+    """First hook: find out who is calling (``g.principal``), without refusing yet, so
+    the rate limiter can count by key, or by address when there is none."""
+    g.principal = None
+    g.token_given = False
+    if is_public():
+        return
+    token = _bearer_token()
+    if token is not None:
+        g.token_given = True
+        g.principal = authenticate(token)
+
+
+def _grants_for_request(app: Flask) -> tuple[Grant, ...]:
+    view = app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    handler = getattr(view_class, method, None) if view_class else view
+    return getattr(handler, "access_grants", ())
+
+
+def enforce() -> None:
+    """Last hook: 401 without a valid key, 403 unless the view grants this principal."""
+    if is_public():
+        return
+    principal: Principal | None = g.principal
+    if principal is None:
+        challenge = WWWAuthenticate("bearer", {"realm": "registrar"})
+        if g.token_given:
+            challenge["error"] = "invalid_token"
+        raise Unauthorized(
+            "A valid API key is required: Authorization: Bearer <key>.", www_authenticate=challenge
+        )
+    if request.routing_exception is not None:
+        return  # an unknown route or method: 404 or 405, for authenticated callers only
+    if principal.role == "admin":
+        return
+    args = request.view_args or {}
+    if not any(
+        grant(principal, args) for grant in _grants_for_request(current_app._get_current_object())
+    ):
+        raise Forbidden("This API key may not do that.")
+
+
+def rate_limit_key() -> str:
+    """Rate limits count per API key, or per client address without a valid key."""
+    principal: Principal | None = g.get("principal")
+    if principal is not None:
+        return f"key:{principal.prefix}"
+    return f"addr:{request.remote_addr}"
+
+
+def allow(*grants: Grant) -> Callable[[Any], Any]:
+    """Mark a view as callable by admins and by principals any of ``grants`` accepts."""
+
+    def decorator(view: Any) -> Any:
+        view.access_grants = grants
+        return view
+
+    return decorator

@@ -1,0 +1,160 @@
+"""Every route x every kind of caller: 401, 403 or success, exactly as the roles say."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_app
+from tests.security.conftest import World, client_with
+
+IDENTITIES = ["none", "revoked", "reader", "student_a", "student_b", "admin"]
+NEW_STUDENT = {"first_name": "New", "last_name": "Student", "email": "new@example.edu"}
+NEW_COURSE = {"code": "NEW1", "title": "New course"}
+
+#: (method, route as Flask spells it, path template, body, callers besides admin allowed).
+#: Paths always name student A, so student B is always asking for someone else's data.
+OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
+    ("GET", "/students", "/students", None, {"reader"}),
+    ("POST", "/students", "/students", NEW_STUDENT, set()),
+    ("GET", "/students/<id:student_id>", "/students/{a}", None, {"reader", "student_a"}),
+    ("PATCH", "/students/<id:student_id>", "/students/{a}", {"last_name": "X"}, set()),
+    ("DELETE", "/students/<id:student_id>", "/students/{a}", None, set()),
+    ("GET", "/students/<id:student_id>/courses", "/students/{a}/courses", None, {"reader", "student_a"}),
+    ("POST", "/students/<id:student_id>/courses", "/students/{a}/courses", {"course_id": "{d}"}, {"student_a"}),
+    ("GET", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{c}", None, {"reader", "student_a"}),
+    ("PUT", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{d}", None, {"student_a"}),
+    ("DELETE", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{c}", None, {"student_a"}),
+    ("GET", "/courses", "/courses", None, {"reader", "student_a", "student_b"}),
+    ("POST", "/courses", "/courses", NEW_COURSE, set()),
+    ("GET", "/courses/<id:course_id>", "/courses/{c}", None, {"reader", "student_a", "student_b"}),
+    ("PATCH", "/courses/<id:course_id>", "/courses/{c}", {"title": "Renamed"}, set()),
+    ("DELETE", "/courses/<id:course_id>", "/courses/{d}", None, set()),
+    ("GET", "/courses/<id:course_id>/students", "/courses/{c}/students", None, {"reader"}),
+    ("GET", "/metrics", "/metrics", None, {"reader"}),
+]  # fmt: skip
+
+#: Anyone, with or without a key.
+PUBLIC = [
+    ("GET", "/health"),
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/openapi.json"),
+    ("GET", "/docs"),
+]
+
+
+def _fill(value: Any, world: World) -> Any:
+    ids = {"a": world.student_a, "c": world.course_c, "d": world.course_d}
+    if isinstance(value, str):
+        if value in ("{a}", "{c}", "{d}"):
+            return ids[value[1]]
+        return value.format(**ids)
+    if isinstance(value, dict):
+        return {k: _fill(v, world) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize(
+    ("method", "rule", "path", "body", "allowed"),
+    OPERATIONS,
+    ids=[f"{m} {p}" for m, _, p, _, _ in OPERATIONS],
+)
+def test_access(app, world, identity, method, rule, path, body, allowed):
+    client = client_with(app, world.keys[identity])
+
+    response = client.open(_fill(path, world), method=method, json=_fill(body, world))
+
+    if identity in ("none", "revoked"):
+        assert response.status_code == 401, response.get_data(as_text=True)
+        assert response.headers["WWW-Authenticate"].lower().startswith("bearer")
+        assert response.get_json()["type"].endswith("/unauthorized")
+    elif identity == "admin" or identity in allowed:
+        assert 200 <= response.status_code < 300, response.get_data(as_text=True)
+    else:
+        assert response.status_code == 403, response.get_data(as_text=True)
+        assert response.get_json()["type"].endswith("/forbidden")
+
+
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize(("method", "path"), PUBLIC)
+def test_public_endpoints_need_no_key(app, world, identity, method, path):
+    response = client_with(app, world.keys[identity]).open(path, method=method)
+
+    assert response.status_code == 200
+
+
+def test_every_route_has_a_row_in_the_matrix(app):
+    covered = {(m, r) for m, r, _, _, _ in OPERATIONS} | set(PUBLIC)
+    routes = {
+        (method, rule.rule)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+
+    assert routes - covered == set(), "a new route needs its row in OPERATIONS"
+    assert covered - routes == set()
+
+
+def test_a_route_without_a_rule_is_for_admins_only(database_url, world):
+    other = make_app(database_url)
+    other.add_url_rule("/unruled", "unruled", lambda: {"secret": True})
+
+    statuses = {
+        i: client_with(other, world.keys[i]).get("/unruled").status_code for i in IDENTITIES
+    }
+
+    assert statuses == {
+        "none": 401,
+        "revoked": 401,
+        "reader": 403,
+        "student_a": 403,
+        "student_b": 403,
+        "admin": 200,
+    }
+
+
+def test_student_b_can_manage_only_their_own_enrollments(app, world):
+    client = client_with(app, world.keys["student_b"])
+    own = f"/students/{world.student_b}/courses"
+
+    assert client.post(own, json={"course_id": world.course_c}).status_code == 201
+    assert client.get(own).get_json()[0]["id"] == world.course_c
+    assert client.get(f"/students/{world.student_b}").status_code == 200
+    assert client.delete(f"{own}/{world.course_c}").status_code == 204
+    assert client.get(f"/courses/{world.course_c}/students").status_code == 403
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "Basic YWRtaW46YWRtaW4=",
+        "Bearer",
+        "Bearer ",
+        "Bearer not-a-key",
+        "Bearer reg_00000000_forged",
+        "Token {admin}",
+    ],
+)
+def test_malformed_or_forged_credentials_are_401(app, world, header):
+    client = client_with(app, None)
+
+    response = client.get(
+        "/courses", headers={"Authorization": header.format(admin=world.keys["admin"])}
+    )
+
+    assert response.status_code == 401
+
+
+def test_a_forged_secret_with_a_real_prefix_is_401(app, world):
+    real = world.keys["admin"]
+    forged = real[:-4] + ("AAAA" if not real.endswith("AAAA") else "BBBB")
+
+    assert client_with(app, forged).get("/courses").status_code == 401
+
+
+def test_unknown_routes_need_a_key_before_they_say_404(app, world):
+    assert client_with(app, None).get("/secret-admin-panel").status_code == 401
+    assert client_with(app, world.keys["reader"]).get("/secret-admin-panel").status_code == 404

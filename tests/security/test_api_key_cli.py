@@ -1,0 +1,92 @@
+"""The api-key commands."""
+
+from __future__ import annotations
+
+from alembic import command
+
+from src.extensions import db
+from tests.conftest import alembic_config, make_app
+from tests.security.conftest import client_with
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=["api-key", *args])
+
+
+def test_create_prints_a_working_key_alone_on_the_last_line(app):
+    result = run(app, "create", "--role", "reader", "--name", "reports")
+
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert key.startswith("reg_")
+    assert " " not in key
+    assert len(key.split("_", 2)[2]) >= 43  # 32 random bytes, base64url
+    assert client_with(app, key).get("/courses").status_code == 200
+    assert (
+        client_with(app, key).post("/courses", json={"code": "X", "title": "T"}).status_code == 403
+    )
+
+
+def test_student_keys_need_an_existing_student(app, client, world):
+    assert run(app, "create", "--role", "student").exit_code == 2
+    assert run(app, "create", "--role", "student", "--student-id", "9999").exit_code == 2
+    assert (
+        run(app, "create", "--role", "reader", "--student-id", str(world.student_a)).exit_code == 2
+    )
+
+    result = run(app, "create", "--role", "student", "--student-id", str(world.student_a))
+
+    assert result.exit_code == 0, result.output
+    key = result.output.strip().splitlines()[-1]
+    assert client_with(app, key).get(f"/students/{world.student_a}").status_code == 200
+    assert client_with(app, key).get(f"/students/{world.student_b}").status_code == 403
+
+
+def test_list_never_shows_keys(app, world):
+    result = run(app, "list")
+
+    assert result.exit_code == 0
+    for key in world.keys.values():
+        if key is not None:
+            assert key.split("_")[1] in result.output
+            assert key not in result.output
+
+
+def test_revoke_takes_effect_at_once(app, world):
+    key = world.keys["reader"]
+    assert client_with(app, key).get("/courses").status_code == 200
+
+    result = run(app, "revoke", key.split("_")[1])
+
+    assert result.exit_code == 0
+    assert client_with(app, key).get("/courses").status_code == 401
+    assert run(app, "revoke", key.split("_")[1]).exit_code == 1
+    assert run(app, "revoke", "nosuchkey").exit_code == 1
+
+
+def test_deleting_a_student_deletes_their_keys(app, client, world):
+    key = world.keys["student_a"]
+
+    assert client.delete(f"/students/{world.student_a}").status_code == 204
+
+    assert client_with(app, key).get("/courses").status_code == 401
+
+
+def test_bootstrap_creates_an_admin_key_once(empty_database_url):
+    command.upgrade(alembic_config(empty_database_url), "head")
+    fresh = make_app(empty_database_url)
+    first = fresh.test_cli_runner().invoke(args=["api-key", "bootstrap"])
+
+    assert first.exit_code == 0
+    assert "export API_KEY=reg_" in first.output
+    assert 'curl -H "Authorization: Bearer $API_KEY" http://127.0.0.1:5000/students' in first.output
+    key = first.output.split("export API_KEY=")[1].split()[0]
+    assert (
+        client_with(fresh, key).post("/courses", json={"code": "B1", "title": "T"}).status_code
+        == 201
+    )
+    second = fresh.test_cli_runner().invoke(args=["api-key", "bootstrap"])
+    assert "already exists" in second.output
+    assert "reg_" not in second.output
+    with fresh.app_context():
+        db.engine.dispose()
