@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install test run serve lint lint-migrations format migrate clean
+.PHONY: install test run serve lint lint-migrations format migrate openapi clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,9 @@ lint: $(INSTALLED) lint-migrations ## Lint and check formatting.
 lint-migrations: $(INSTALLED) ## Lint the SQL of every migration with squawk (.squawk.toml).
 	DATABASE_URL=postgresql://offline/registrar $(BIN)/alembic upgrade base:head --sql \
 		| $(BIN)/squawk --stdin-filepath migrations.sql
+
+openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
+	$(BIN)/flask --app wsgi openapi write openapi.json 2>/dev/null
 
 format: $(INSTALLED) ## Fix what the linter and formatter can.
 	$(BIN)/ruff check --fix .

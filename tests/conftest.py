@@ -101,7 +101,8 @@ def empty_database_url(base_database_url: str, tmp_path: Path) -> Iterator[str]:
         admin.dispose()
 
 
-def _empty_tables() -> None:
+def empty_tables() -> None:
+    """Delete every row of every table (in an app context)."""
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(t.name for t in tables)
@@ -170,7 +171,7 @@ def app(database_url: str) -> Iterator[Flask]:
     yield app
     with app.app_context():
         db.session.remove()
-        _empty_tables()
+        empty_tables()
         db.session.remove()
         db.engine.dispose()
 

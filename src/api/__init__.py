@@ -84,7 +84,8 @@ class Blueprint(flask_smorest.Blueprint):
         )
 
     def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
-        """Who besides admins may call this view (see ``src.auth``); documents 401 and 403.
+        """Who besides admins may call this view (see ``src.auth``); documents the 401,
+        403 and 429 every authenticated call can meet.
 
         A view without ``allow`` is for admins only.
         """
@@ -92,7 +93,8 @@ class Blueprint(flask_smorest.Blueprint):
         def decorator(view: Any) -> Any:
             view = auth.allow(*grants)(view)
             view = self.problem(401, "unauthorized")(view)
-            return self.problem(403, "forbidden")(view)
+            view = self.problem(403, "forbidden")(view)
+            return self.problem(429, "too-many-requests")(view)
 
         return decorator
 
@@ -130,6 +132,21 @@ class Api(flask_smorest.Api):
         response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
         prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+
+def link(path: str, method: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``method path``, with runtime-expression parameters.
+
+    A parameter named ``requestBody`` fills the target's body instead of a parameter.
+    """
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    target: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{method.lower()}"}
+    body = parameters.pop("requestBody", None)
+    if parameters:
+        target["parameters"] = parameters
+    if body is not None:
+        target["requestBody"] = body
+    return target
 
 
 #: Headers of every paginated list, documented once.

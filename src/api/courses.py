@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
+from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
 from src.api.pagination import paginate
 from src.auth import any_student, reader
 from src.extensions import db
@@ -22,6 +22,19 @@ from src.schemas import (
 from src.services import courses, enrollments
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters.")
+
+COURSE = "/courses/{course_id}"
+NEW_COURSE_ID = "$response.body#/id"
+#: What a created course leads to: itself, its roster, and enrolling in it.
+COURSE_LINKS = {
+    "GetCourse": link(COURSE, "get", course_id=NEW_COURSE_ID),
+    "UpdateCourse": link(COURSE, "patch", course_id=NEW_COURSE_ID),
+    "DeleteCourse": link(COURSE, "delete", course_id=NEW_COURSE_ID),
+    "GetRoster": link("/courses/{course_id}/students", "get", course_id=NEW_COURSE_ID),
+    "EnrollInCourse": link(
+        "/students/{student_id}/courses", "post", requestBody={"course_id": NEW_COURSE_ID}
+    ),
+}
 
 
 @blp.route("/courses")
@@ -38,6 +51,7 @@ class Courses(MethodView):
     @blp.allow()
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
+    @blp.doc(responses={201: {"links": COURSE_LINKS}})
     @blp.problem(409, "course-code-taken")
     def post(self, data: dict[str, Any]) -> Any:
         """Create a course. The code must be unused in any case."""

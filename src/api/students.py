@@ -7,7 +7,7 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint
+from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
 from src.api.pagination import paginate
 from src.auth import own_student, reader
 from src.extensions import db
@@ -24,6 +24,34 @@ from src.services import enrollments, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 
+STUDENT = "/students/{student_id}"
+ENROLLMENTS = "/students/{student_id}/courses"
+ENROLLMENT = "/students/{student_id}/courses/{course_id}"
+NEW_STUDENT_ID = "$response.body#/id"
+#: What a created student leads to, for clients and stateful testing.
+STUDENT_LINKS = {
+    "GetStudent": link(STUDENT, "get", student_id=NEW_STUDENT_ID),
+    "UpdateStudent": link(STUDENT, "patch", student_id=NEW_STUDENT_ID),
+    "DeleteStudent": link(STUDENT, "delete", student_id=NEW_STUDENT_ID),
+    "ListStudentCourses": link(ENROLLMENTS, "get", student_id=NEW_STUDENT_ID),
+    # No link to POST .../courses from here: its course comes from the body, and a
+    # link that fills only the path would say a 404 for an unknown course means the
+    # new student is missing. Enrolling is linked from a created course instead.
+}
+#: What an enrollment leads to: the same enrollment, and the course's roster.
+ENROLLMENT_LINKS = {
+    "GetEnrollment": link(
+        ENROLLMENT, "get", student_id="$request.path.student_id", course_id="$response.body#/id"
+    ),
+    "UnenrollStudent": link(
+        ENROLLMENT, "delete", student_id="$request.path.student_id", course_id="$response.body#/id"
+    ),
+    "EnrollAgain": link(
+        ENROLLMENT, "put", student_id="$request.path.student_id", course_id="$response.body#/id"
+    ),
+    "GetRoster": link("/courses/{course_id}/students", "get", course_id="$response.body#/id"),
+}
+
 
 @blp.route("/students")
 class Students(MethodView):
@@ -39,6 +67,7 @@ class Students(MethodView):
     @blp.allow()
     @blp.arguments(student_schema)
     @blp.response(201, StudentSchema, headers=LOCATION_HEADER)
+    @blp.doc(responses={201: {"links": STUDENT_LINKS}})
     @blp.problem(409, "email-taken")
     def post(self, data: dict[str, Any]) -> Any:
         """Create a student. The email must be unused in any case."""
@@ -99,6 +128,7 @@ class StudentCourses(MethodView):
     @blp.allow(own_student)
     @blp.arguments(EnrollmentRequestSchema)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
+    @blp.doc(responses={201: {"links": ENROLLMENT_LINKS}})
     @blp.problem(404, "student-not-found", "course-not-found")
     @blp.problem(409, "already-enrolled", "course-full")
     def post(self, data: dict[str, Any], student_id: int) -> Any:
@@ -121,6 +151,7 @@ class StudentCourse(MethodView):
 
     @blp.allow(own_student)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
+    @blp.doc(responses={201: {"links": ENROLLMENT_LINKS}})
     @blp.alt_response(
         200, schema=EnrolledCourseSchema, success=True, description="Already enrolled"
     )
