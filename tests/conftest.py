@@ -19,8 +19,9 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app, has_app_context
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from src import create_app
 from src.auth import create_api_key
@@ -54,6 +55,25 @@ def base_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     if url:
         return normalize_database_url(url)
     return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+
+
+class LazyLoadError(AssertionError):
+    """A relationship was loaded lazily: a hidden query per object (N+1)."""
+
+
+def _forbid_lazy_loads(state: ORMExecuteState) -> None:
+    if state.is_select and state.lazy_loaded_from is not None:
+        raise LazyLoadError(
+            f"lazy load of {state.lazy_loaded_from.class_.__name__}: load it explicitly"
+        )
+
+
+@pytest.fixture(autouse=True)
+def no_lazy_loads() -> Iterator[None]:
+    """Make every lazy relationship load raise, in the app and in the tests alike."""
+    event.listen(Session, "do_orm_execute", _forbid_lazy_loads)
+    yield
+    event.remove(Session, "do_orm_execute", _forbid_lazy_loads)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

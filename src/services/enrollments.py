@@ -91,11 +91,18 @@ def get_enrollment(student_id: int, course_id: int) -> StudentCourse:
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound` or :class:`NotEnrolled`.
     """
-    query = student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
-    enrollment = db.session.scalar(query)
+    enrollment = db.session.scalar(
+        student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
+    )
     if enrollment is None:
         raise _missing_enrollment_error(student_id, course_id)
     return enrollment
+
+
+def _load_enrollment(student_id: int, course_id: int) -> StudentCourse:
+    return db.session.scalars(
+        student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
+    ).one()
 
 
 def _lock_course(course_id: int, student_id: int) -> Course:
@@ -139,7 +146,7 @@ def enroll(
     if existing_at is not None:
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id)
-        return db.session.get_one(StudentCourse, (student_id, course_id)), False
+        return _load_enrollment(student_id, course_id), False
     if course.capacity is not None and enrolled >= course.capacity:
         raise CourseFull(course_id, course.capacity)
 
@@ -152,7 +159,9 @@ def enroll(
         # The course lock keeps a second enrollment of the pair out, so this is the
         # student deleted meanwhile; the primary key stays the last guard all the same.
         db.session.rollback()
-        existing = db.session.get(StudentCourse, (student_id, course_id))
+        existing = db.session.scalar(
+            student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
+        )
         if existing is None:
             raise StudentNotFound(student_id) from error
         if not idempotent:

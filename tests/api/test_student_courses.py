@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
@@ -428,4 +429,5 @@ def test_student_model_sees_enrollments(client, student, course):
     enroll(client, student["id"], course["id"])
     db.session.expire_all()
 
-    assert [c.id for c in db.session.get(Student, student["id"]).courses] == [course["id"]]
+    loaded = db.session.get(Student, student["id"], options=[selectinload(Student.courses)])
+    assert [c.id for c in loaded.courses] == [course["id"]]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
@@ -35,14 +36,30 @@ def enrollment_count() -> int:
 def test_enrollment_links_both_sides(student, course):
     db.session.add(StudentCourse(student=student, course=course))
     db.session.commit()
-    db.session.expire_all()
+    db.session.expunge_all()
 
-    student = db.session.get(Student, student.id)
-    course = db.session.get(Course, course.id)
+    # Relationships load explicitly: the suite makes lazy loads raise.
+    student = db.session.get(
+        Student,
+        student.id,
+        options=[
+            selectinload(Student.courses),
+            selectinload(Student.enrollments).joinedload(StudentCourse.course),
+        ],
+    )
     assert [c.code for c in student.courses] == ["CS101"]
+    assert student.enrollments[0].course.code == "CS101"
+    db.session.expunge_all()
+    course = db.session.get(
+        Course,
+        course.id,
+        options=[
+            selectinload(Course.students),
+            selectinload(Course.enrollments).joinedload(StudentCourse.student),
+        ],
+    )
     assert [s.email for s in course.students] == ["ada@example.edu"]
-    assert student.enrollments[0].course is course
-    assert course.enrollments[0].student is student
+    assert course.enrollments[0].student.email == "ada@example.edu"
 
 
 def test_enrolled_at_is_set_by_the_database(student, course):
@@ -92,7 +109,10 @@ def test_a_course_with_enrollments_cannot_be_deleted(student, course):
 
 
 def test_view_only_relationships_do_not_write(student, course):
-    student.courses.append(course)
+    student_id = student.id
+    db.session.expunge_all()
+    student = db.session.get(Student, student_id, options=[selectinload(Student.courses)])
+    student.courses.append(db.session.get(Course, course.id))
     db.session.commit()
 
     assert enrollment_count() == 0

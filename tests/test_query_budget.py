@@ -1,0 +1,153 @@
+"""How many SQL statements each request sends, beyond authenticating its key.
+
+The hot paths have fixed budgets whatever the page size, and no request path may
+lazy-load a relationship (conftest makes a lazy load raise).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from src.extensions import db
+
+#: Authenticating a key is one SELECT (its last_used_at is written once a minute).
+AUTH_STATEMENTS = 1
+
+
+@contextmanager
+def count_statements(app) -> Iterator[list[str]]:
+    """Collect the SQL statements (and commits) the app's engine sends meanwhile."""
+    statements: list[str] = []
+    with app.app_context():
+        engine = db.engine
+
+    def on_execute(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    def on_commit(conn):  # type: ignore[no-untyped-def]
+        statements.append("COMMIT")
+
+    event.listen(engine, "before_cursor_execute", on_execute)
+    event.listen(engine, "commit", on_commit)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", on_execute)
+        event.remove(engine, "commit", on_commit)
+
+
+def _without_sqlite_begin(statements: list[str]) -> list[str]:
+    # SQLite's BEGIN IMMEDIATE is ours (src/models/base.py); PostgreSQL's BEGIN is implicit.
+    return [s for s in statements if s != "BEGIN IMMEDIATE"]
+
+
+def budget_of(app, client, method: str, path: str, **kwargs) -> tuple[int, list[str]]:
+    client.get("/health/live")  # nothing pending
+    with count_statements(app) as statements:
+        response = client.open(path, method=method, **kwargs)
+    assert response.status_code < 400, response.get_data(as_text=True)
+    sent = _without_sqlite_begin(statements)
+    return len(sent) - AUTH_STATEMENTS, sent
+
+
+@pytest.fixture
+def enrolled(client, make_student, make_course):
+    """A student enrolled in 30 courses, and a course with 30 students."""
+    student = make_student()
+    courses = [make_course() for _ in range(30)]
+    for course in courses:
+        client.post(f"/students/{student['id']}/courses", json={"course_id": course["id"]})
+    for _ in range(29):
+        other = make_student()
+        client.post(f"/students/{other['id']}/courses", json={"course_id": courses[0]["id"]})
+    # Touch the key now, so its once-a-minute last_used_at write stays out of the counts.
+    client.get("/courses")
+    return student, courses
+
+
+@pytest.mark.parametrize("limit", [1, 10, 30, 100])
+def test_a_students_courses_cost_two_statements_whatever_the_page(app, client, enrolled, limit):
+    student, _ = enrolled
+
+    spent, sent = budget_of(app, client, "GET", f"/students/{student['id']}/courses?limit={limit}")
+
+    assert spent <= 2, sent
+
+
+def test_an_unknown_students_courses_cost_one_statement(app, client, enrolled):
+    client.get("/health/live")
+    with count_statements(app) as statements:
+        response = client.get("/students/999999/courses")
+
+    assert response.status_code == 404
+    assert len(_without_sqlite_begin(statements)) - AUTH_STATEMENTS <= 1
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/students?limit=100",
+        "/students?limit=5&offset=5",
+        "/courses?limit=100",
+        "/courses?limit=5&offset=5",
+        "/courses/{course}/students?limit=100",
+        "/courses/{course}/students?limit=5&offset=5",
+    ],
+)
+def test_every_list_costs_at_most_two_statements(app, client, enrolled, path):
+    _, courses = enrolled
+
+    spent, sent = budget_of(app, client, "GET", path.format(course=courses[0]["id"]))
+
+    assert spent <= 2, sent
+
+
+def test_enrolling_costs_at_most_four_statements_with_the_commit(
+    app, client, enrolled, make_course
+):
+    student, _ = enrolled
+    course = make_course(capacity=100)
+    client.get("/courses")
+
+    spent, sent = budget_of(
+        app, client, "POST", f"/students/{student['id']}/courses", json={"course_id": course["id"]}
+    )
+
+    assert spent <= 4, sent
+    assert sent[-1] == "COMMIT"
+
+
+def test_unenrolling_costs_at_most_two_statements_with_the_commit(app, client, enrolled):
+    student, courses = enrolled
+
+    spent, sent = budget_of(
+        app, client, "DELETE", f"/students/{student['id']}/courses/{courses[1]['id']}"
+    )
+
+    assert spent <= 2, sent
+
+
+@pytest.mark.parametrize(
+    "path", ["/students/{student}", "/courses/{course}", "/students/{student}/courses/{course}"]
+)
+def test_reading_one_thing_costs_one_statement(app, client, enrolled, path):
+    student, courses = enrolled
+    target = path.format(student=student["id"], course=courses[0]["id"])
+
+    spent, sent = budget_of(app, client, "GET", target)
+
+    assert spent <= 1, sent
+
+
+def test_enrolling_again_with_put_costs_at_most_four_statements(app, client, enrolled):
+    student, courses = enrolled
+
+    spent, sent = budget_of(
+        app, client, "PUT", f"/students/{student['id']}/courses/{courses[0]['id']}"
+    )
+
+    assert spent <= 4, sent
