@@ -29,6 +29,10 @@ ifndef DATABASE_URL
 	@# The embedded database's first start prints an admin key, with a curl line to try it.
 	@$(BIN)/flask --app wsgi api-key bootstrap --url http://$(HOST):$(PORT) 2>/dev/null
 endif
+ifdef DEMO
+	@# make run DEMO=1: add demo students, courses and enrollments first.
+	@$(BIN)/flask --app wsgi seed --students 200 --courses 20 --per-student 4 2>/dev/null
+endif
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/gunicorn wsgi:app
 
 serve: migrate ## Serve with gunicorn and gunicorn.conf.py on $$HOST:$$PORT (default 127.0.0.1:8000).

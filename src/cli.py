@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from src.extensions import db
 from src.health import check_schema, code_head
 from src.models import ApiKey
 from src.models.api_key import ROLES
+from src.seed import seed
 
 
 class CheckFailed(click.ClickException):
@@ -152,6 +155,31 @@ def bootstrap_key(url: str) -> None:
     click.echo(f'  curl -H "Authorization: Bearer $API_KEY" {url}/students')
 
 
+@click.command("seed")
+@click.option("--students", type=click.IntRange(min=0), default=50, show_default=True)
+@click.option("--courses", type=click.IntRange(min=0), default=10, show_default=True)
+@click.option("--per-student", type=click.IntRange(min=0), default=3, show_default=True)
+@click.option("--random-seed", type=int, help="Make the data reproducible.")
+@with_appcontext
+def seed_command(students: int, courses: int, per_student: int, random_seed: int | None) -> None:
+    """Fill the database with realistic students, courses and enrollments, in bulk."""
+    started = time.perf_counter()
+    try:
+        result = seed(
+            students,
+            courses,
+            per_student,
+            rng=random.Random(random_seed),  # noqa: S311
+        )
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    elapsed = time.perf_counter() - started
+    click.echo(
+        f"Seeded {result.students} students, {result.courses} courses and "
+        f"{result.enrollments} enrollments in {elapsed:.1f} s."
+    )
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -160,3 +188,4 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(deploy_check)
     app.cli.add_command(api_key)
+    app.cli.add_command(seed_command)
