@@ -1,5 +1,8 @@
 """Helpers shared by migration scripts."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from alembic import op
 
 #: How long a migration waits for a lock before it gives up, so it never queues
@@ -17,3 +20,24 @@ def set_timeouts() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         op.execute(f"SET LOCAL statement_timeout = '{STATEMENT_TIMEOUT}'")
+
+
+@contextmanager
+def concurrent_ddl() -> Iterator[None]:
+    """Run DDL that must not hold a long lock (``CREATE INDEX CONCURRENTLY``) outside the
+    migration's transaction, with the same bounds on lock waits and statement time.
+
+    PostgreSQL only; elsewhere the body runs as usual.
+    """
+    context = op.get_context()
+    if context.dialect.name != "postgresql":
+        yield
+        return
+    with context.autocommit_block():
+        op.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        op.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+        try:
+            yield
+        finally:
+            op.execute("RESET lock_timeout")
+            op.execute("RESET statement_timeout")
