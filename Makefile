@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install test run serve lint lint-migrations format migrate openapi clean
+.PHONY: install test run serve lint lint-migrations format migrate openapi bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ lint-migrations: $(INSTALLED) ## Lint the SQL of every migration with squawk (.s
 
 openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
 	$(BIN)/flask --app wsgi openapi write openapi.json 2>/dev/null
+
+bench: $(INSTALLED) ## Benchmark the service against a raw floor; writes docs/benchmarks.md.
+	$(BIN)/python bench/run.py
 
 format: $(INSTALLED) ## Fix what the linter and formatter can.
 	$(BIN)/ruff check --fix .

@@ -38,13 +38,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Hooks run in this order: request id, who is calling, rate limit, may they.
     observability.init_request_logging(app)
     app.before_request(auth.identify)
-    Limiter(
+    app.extensions["registrar.limiter"] = Limiter(
         key_func=auth.rate_limit_key,
         app=app,
         application_limits=[app.config["RATE_LIMIT"]],
         application_limits_exempt_when=auth.is_public,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-        headers_enabled=True,
+        # X-RateLimit-* headers on every response would cost a second round trip to
+        # the storage per request; a 429 still says when to retry (error_handling).
+        headers_enabled=False,
     )
     app.before_request(auth.enforce)
     app.after_request(_security_headers)

@@ -115,16 +115,20 @@ def authenticate(key: str) -> Principal | None:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    record = db.session.scalar(
-        select(ApiKey).where(ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None))
-    )
+    # Columns, not an ApiKey entity: this runs on every request, and a plain row skips
+    # the identity map.
+    record = db.session.execute(
+        select(
+            ApiKey.id, ApiKey.key_hash, ApiKey.role, ApiKey.student_id, ApiKey.last_used_at
+        ).where(ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None))
+    ).first()
     if record is None or not hmac.compare_digest(record.key_hash, _hash(key)):
         return None
     now = datetime.now(UTC)
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         db.session.execute(update(ApiKey).where(ApiKey.id == record.id).values(last_used_at=now))
         db.session.commit()
-    return Principal(record.id, record.prefix, record.role, record.student_id)
+    return Principal(record.id, parts[1], record.role, record.student_id)
 
 
 def _bearer_token() -> str | None:

@@ -9,6 +9,7 @@ reaches the client.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass
 
 from flask import Flask, Response, current_app, json
@@ -116,6 +117,8 @@ def handle_http_exception(error: HTTPException) -> Response:
     # Keep headers the error carries for the client (Allow on 405, Retry-After on 429).
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
+    if status == 429:
+        headers["Retry-After"] = str(_seconds_until_the_limit_resets())
     messages = data.get("messages")
     if status == 422 and messages is not None:
         return problem(
@@ -128,6 +131,13 @@ def handle_http_exception(error: HTTPException) -> Response:
         return problem(MALFORMED_JSON, "The request body is not valid JSON.", headers=headers)
     kind = ProblemKind(status, _slug(error), error.name)
     return problem(kind, error.description or error.name, headers=headers)
+
+
+def _seconds_until_the_limit_resets() -> int:
+    limit = current_app.extensions["registrar.limiter"].current_limit
+    if limit is None:
+        return 1
+    return max(int(limit.reset_at - time.time()), 1)
 
 
 def handle_domain_error(error: exc.DomainError) -> Response:

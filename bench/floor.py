@@ -1,0 +1,193 @@
+"""The floor: a bare WSGI app on raw psycopg2, for the benchmark only.
+
+It answers the benchmark's three requests with the same JSON and status codes as
+the service (GET /students/<id>/courses, POST and DELETE of an enrollment, GET
+/courses) and makes the same writes under the same capacity lock, with the fewest
+statements and no framework, validation library, ORM, authentication, rate limit,
+logging or metrics. What the service costs above it is what those buy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC
+from typing import Any
+from urllib.parse import parse_qs
+
+import psycopg2
+
+COURSE_COLUMNS = (
+    "c.id, c.code, c.title, c.description, c.credits, c.capacity, c.created_at, c.updated_at"
+)
+FIELDS = ("id", "code", "title", "description", "credits", "capacity", "created_at", "updated_at")
+ENROLLMENTS = re.compile(r"^/students/(\d{1,10})/courses$")
+ENROLLMENT = re.compile(r"^/students/(\d{1,10})/courses/(\d{1,10})$")
+
+_connection = None
+
+
+def connection() -> Any:
+    """One connection per worker process, opened after the fork."""
+    global _connection
+    if _connection is None or _connection.closed:
+        _connection = psycopg2.connect(os.environ["FLOOR_DATABASE_URL"])
+        with _connection.cursor() as cursor:
+            cursor.execute("SET TIME ZONE 'UTC'")
+        _connection.commit()
+    return _connection
+
+
+def _iso(value: Any) -> Any:
+    return value.astimezone(UTC).isoformat() if hasattr(value, "astimezone") else value
+
+
+def _course(row: tuple) -> dict[str, Any]:
+    return {name: _iso(value) for name, value in zip(FIELDS, row, strict=False)}
+
+
+def _respond(
+    start_response: Any, status: str, body: Any = None, headers: list | None = None
+) -> list[bytes]:
+    payload = b"" if body is None else json.dumps(body).encode()
+    content_type = "application/problem+json" if status[0] == "4" else "application/json"
+    base = [("Content-Type", content_type)] if body is not None else []
+    start_response(status, base + (headers or []) + [("Content-Length", str(len(payload)))])
+    return [payload]
+
+
+TITLES = {
+    "student-not-found": "Student not found",
+    "course-not-found": "Course not found",
+    "already-enrolled": "Already enrolled",
+    "course-full": "Course is full",
+    "not-enrolled": "Not enrolled",
+    "validation-error": "Invalid request",
+}
+REASONS = {404: "Not Found", 409: "Conflict", 422: "Unprocessable Entity"}
+
+
+def _problem(start_response: Any, status: int, slug: str, detail: str) -> list[bytes]:
+    body = {"type": f"/problems/{slug}", "title": TITLES[slug], "status": status, "detail": detail}
+    return _respond(start_response, f"{status} {REASONS[status]}", body)
+
+
+def list_courses(
+    cursor: Any, student_id: int, limit: int, offset: int, start_response: Any
+) -> list[bytes]:
+    cursor.execute(
+        "SELECT (SELECT count(*) FROM student_courses WHERE student_id = s.id) "
+        "FROM students s WHERE s.id = %s",
+        (student_id,),
+    )
+    row = cursor.fetchone()
+    if row is None:
+        return _problem(
+            start_response, 404, "student-not-found", f"Student {student_id} does not exist."
+        )
+    cursor.execute(
+        f"SELECT {COURSE_COLUMNS}, sc.enrolled_at FROM student_courses sc "
+        "JOIN courses c ON c.id = sc.course_id WHERE sc.student_id = %s "
+        "ORDER BY sc.enrolled_at, sc.course_id LIMIT %s OFFSET %s",
+        (student_id, limit, offset),
+    )
+    items = []
+    for record in cursor.fetchall():
+        item = _course(record)
+        item["enrolled_at"] = _iso(record[8])
+        items.append(item)
+    return _respond(start_response, "200 OK", items, [("X-Total-Count", str(row[0]))])
+
+
+def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> list[bytes]:
+    try:
+        course_id = json.loads(body)["course_id"]
+    except (ValueError, KeyError, TypeError):
+        course_id = None
+    if not isinstance(course_id, int) or isinstance(course_id, bool):
+        return _problem(start_response, 422, "validation-error", "course_id must be an integer.")
+    cursor.execute(
+        f"SELECT {COURSE_COLUMNS}, EXISTS (SELECT 1 FROM students WHERE id = %s) "
+        "FROM courses c WHERE c.id = %s FOR NO KEY UPDATE OF c",
+        (student_id, course_id),
+    )
+    row = cursor.fetchone()
+    if row is None or not row[8]:
+        if row is None:
+            return _problem(
+                start_response, 404, "course-not-found", f"Course {course_id} does not exist."
+            )
+        return _problem(
+            start_response, 404, "student-not-found", f"Student {student_id} does not exist."
+        )
+    cursor.execute(
+        "INSERT INTO student_courses (student_id, course_id) SELECT %s, %s "
+        "WHERE %s IS NULL OR (SELECT count(*) FROM student_courses WHERE course_id = %s) < %s "
+        "ON CONFLICT DO NOTHING RETURNING enrolled_at",
+        (student_id, course_id, row[5], course_id, row[5]),
+    )
+    inserted = cursor.fetchone()
+    if inserted is None:
+        cursor.execute(
+            "SELECT 1 FROM student_courses WHERE student_id = %s AND course_id = %s",
+            (student_id, course_id),
+        )
+        if cursor.fetchone() is not None:
+            return _problem(start_response, 409, "already-enrolled", "Already enrolled.")
+        return _problem(start_response, 409, "course-full", f"Course {course_id} is full.")
+    item = _course(row)
+    item["enrolled_at"] = _iso(inserted[0])
+    location = f"/students/{student_id}/courses/{course_id}"
+    return _respond(start_response, "201 Created", item, [("Location", location)])
+
+
+def unenroll(cursor: Any, student_id: int, course_id: int, start_response: Any) -> list[bytes]:
+    cursor.execute(
+        "DELETE FROM student_courses WHERE student_id = %s AND course_id = %s RETURNING 1",
+        (student_id, course_id),
+    )
+    if cursor.fetchone() is None:
+        return _problem(start_response, 404, "not-enrolled", "Not enrolled.")
+    return _respond(start_response, "204 No Content")
+
+
+def courses(cursor: Any, limit: int, offset: int, start_response: Any) -> list[bytes]:
+    cursor.execute(
+        f"SELECT {COURSE_COLUMNS} FROM courses c ORDER BY c.id LIMIT %s OFFSET %s",
+        (limit, offset),
+    )
+    items = [_course(record) for record in cursor.fetchall()]
+    cursor.execute("SELECT count(*) FROM courses")
+    total = cursor.fetchone()[0]
+    return _respond(start_response, "200 OK", items, [("X-Total-Count", str(total))])
+
+
+def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    """Route the benchmark's requests; one transaction each."""
+    path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+    query = parse_qs(environ.get("QUERY_STRING", ""))
+    limit = int(query.get("limit", ["20"])[0])
+    offset = int(query.get("offset", ["0"])[0])
+    db = connection()
+    try:
+        with db.cursor() as cursor:
+            if path == "/courses" and method == "GET":
+                result = courses(cursor, limit, offset, start_response)
+            elif (match := ENROLLMENTS.match(path)) and method == "GET":
+                result = list_courses(cursor, int(match[1]), limit, offset, start_response)
+            elif match and method == "POST":
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+                result = enroll(
+                    cursor, int(match[1]), environ["wsgi.input"].read(length), start_response
+                )
+            elif (match := ENROLLMENT.match(path)) and method == "DELETE":
+                result = unenroll(cursor, int(match[1]), int(match[2]), start_response)
+            else:
+                start_response("404 Not Found", [("Content-Length", "0")])
+                result = [b""]
+        db.commit()
+    except Exception:
+        db.rollback()
+        raise
+    return result

@@ -1,0 +1,489 @@
+"""The benchmark: the service as deployed against a raw-psycopg2 floor, side by side.
+
+One command (``make bench``) does everything on this machine: creates and seeds a
+PostgreSQL database, serves the project with its production gunicorn configuration
+(authentication and rate limiting on, the limit far above the offered load, Redis
+storage) and the floor with as many gunicorn workers, drives both with wrk, scales
+the data tenfold, checks the query plans, and writes docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+LUA = ROOT / "bench" / "lua"
+REPORT = ROOT / "docs" / "benchmarks.md"
+PG = "postgresql://postgres@127.0.0.1:5432"
+REDIS = "redis://127.0.0.1:6379/14"
+CYCLE_COURSES = 100
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def run(*args: str, env: dict | None = None, capture: bool = False) -> str:
+    result = subprocess.run(
+        args,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        check=True,
+        text=True,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.DEVNULL if capture else None,
+    )
+    return result.stdout or ""
+
+
+def psql(database: str, sql: str) -> str:
+    return run(
+        "psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-Atqc", sql, capture=True
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def serve(name: str, argv: list[str], env: dict, port: int):
+    """Run a server until the block ends; wait until it answers."""
+    logfile = open(ROOT / "bench" / f".{name}.log", "w")  # noqa: SIM115
+    process = subprocess.Popen(
+        argv, cwd=ROOT, env={**os.environ, **env}, stdout=logfile, stderr=logfile
+    )
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/courses", timeout=1)
+                break
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        logfile.close()
+
+
+def wrk(url: str, script: str, seconds: int, connections: int, env: dict) -> dict:
+    """One wrk run; returns its summary plus the CPU seconds wrk itself used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = run(
+        "wrk",
+        "-t",
+        "1",
+        "-c",
+        str(connections),
+        "-d",
+        f"{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA / script),
+        url,
+        env={"BENCH_LUA_DIR": str(LUA), **env},
+        capture=True,
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    summary = json.loads(re.search(r"^BENCH (.*)$", out, re.M)[1])
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary["wrk_cpu_pct"] = round(100 * cpu / seconds, 1)
+    return summary
+
+
+def measure(url: str, script: str, args: argparse.Namespace, env: dict) -> dict:
+    wrk(url, script, args.warmup, args.connections, env)
+    return wrk(url, script, args.duration, args.connections, env)
+
+
+def explain(database: str, statements: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
+    """EXPLAIN each request-path statement; flag any sequential scan of student_courses."""
+    rows = []
+    for label, sql in statements:
+        plan = psql(database, f"EXPLAIN {sql}")
+        rows.append((label, plan, bool(re.search(r"Seq Scan on student_courses", plan))))
+    return rows
+
+
+def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
+    """The statements the service sends on its hot paths, compiled from its own code."""
+    sys.path.insert(0, str(ROOT))
+    from sqlalchemy import func, select
+    from sqlalchemy.dialects import postgresql
+
+    from src.models import Course, Student, StudentCourse
+    from src.services import enrollments
+
+    def sql(statement) -> str:
+        return str(
+            statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        )
+
+    count = select(func.count()).where(StudentCourse.student_id == student_id).scalar_subquery()
+    roster_count = (
+        select(func.count()).where(StudentCourse.course_id == course_id).scalar_subquery()
+    )
+    return [
+        (
+            "student's courses: existence and total",
+            sql(select(count).where(Student.id == student_id)),
+        ),
+        (
+            "student's courses: page",
+            sql(enrollments.student_enrollments_query(student_id).limit(20)),
+        ),
+        ("roster: existence and total", sql(select(roster_count).where(Course.id == course_id))),
+        ("roster: page", sql(enrollments.course_roster_query(course_id).limit(20))),
+        (
+            "enroll: seats taken",
+            sql(select(func.count()).where(StudentCourse.course_id == course_id)),
+        ),
+        (
+            "unenroll",
+            f"DELETE FROM student_courses WHERE student_id = {student_id} AND course_id = {course_id}",
+        ),
+        (
+            "delete a course (RESTRICT check)",
+            f"SELECT 1 FROM student_courses WHERE course_id = {course_id} LIMIT 1",
+        ),
+    ]
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    memory = (
+        int(
+            next(
+                line.split()[1]
+                for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")
+            )
+        )
+        // 1024
+        // 1024
+    )
+    postgres = psql("postgres", "SHOW server_version").strip()
+    wrk_version = subprocess.run(
+        ["wrk", "-v"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return (
+        f"{os.cpu_count()} cores ({cpu}), {memory} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}, PostgreSQL {postgres}, wrk {wrk_version[1] if len(wrk_version) > 1 else '?'}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--students", type=int, default=20_000)
+    parser.add_argument("--courses", type=int, default=1_000)
+    parser.add_argument("--per-student", type=int, default=10)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--scale", type=int, default=10, help="grow enrollments this many times")
+    parser.add_argument("--database", default="registrar_bench")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: apt-get install wrk")
+
+    workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2 + 1))
+    url = f"{PG}/{args.database}"
+    log(f"== database {args.database}")
+    run("dropdb", "-h", "127.0.0.1", "-U", "postgres", "--if-exists", "--force", args.database)
+    run("createdb", "-h", "127.0.0.1", "-U", "postgres", args.database)
+    env = {"DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
+    run(str(BIN / "alembic"), "upgrade", "head", env=env, capture=True)
+    started = time.perf_counter()
+    seeded = (
+        run(
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "seed",
+            "--students",
+            str(args.students),
+            "--courses",
+            str(args.courses),
+            "--per-student",
+            str(args.per_student),
+            "--random-seed",
+            "1",
+            env=env,
+            capture=True,
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    seed_seconds = time.perf_counter() - started
+    log(f"   {seeded} (command: {seed_seconds:.1f} s)")
+    first_cycle = args.courses + 1
+    psql(
+        args.database,
+        "INSERT INTO courses (code, title, capacity) SELECT 'BENCH-' || n, 'Bench ' || n, NULL "
+        f"FROM generate_series(1, {CYCLE_COURSES}) n",
+    )
+    psql(args.database, "VACUUM ANALYZE")
+    key = (
+        run(
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "api-key",
+            "create",
+            "--role",
+            "admin",
+            "--name",
+            "bench",
+            env=env,
+            capture=True,
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    lua_env = {
+        "BENCH_STUDENTS": str(args.students),
+        "BENCH_CYCLE_FIRST": str(first_cycle),
+        "BENCH_CYCLE_LAST": str(first_cycle + CYCLE_COURSES - 1),
+        "BENCH_ROSTER_FIRST": "1",
+        "BENCH_ROSTER_LAST": str(args.courses),
+    }
+
+    project_port, floor_port = free_port(), free_port()
+    project_env = {
+        **env,
+        "APP_ENV": "production",
+        "REDIS_URL": REDIS,
+        "RATE_LIMIT": "1000000/second",
+        "PORT": str(project_port),
+        "WEB_CONCURRENCY": str(workers),
+        "LOG_LEVEL": "INFO",
+    }
+    floor_env = {"FLOOR_DATABASE_URL": url}
+    floor_argv = [
+        str(BIN / "gunicorn"),
+        "--config",
+        "/dev/null",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{floor_port}",
+        "--log-level",
+        "warning",
+        "bench.floor:app",
+    ]
+    results: dict[str, dict[str, dict]] = {}
+    with (
+        serve("project", [str(BIN / "gunicorn"), "wsgi:app"], project_env, project_port) as project,
+        serve("floor", floor_argv, floor_env, floor_port) as floor,
+    ):
+        for name, script in (
+            ("GET /students/<id>/courses", "read.lua"),
+            ("enroll + unenroll", "cycle.lua"),
+            ("GET /courses", "courses.lua"),
+        ):
+            log(f"== {name}")
+            results[name] = {}
+            for side, base, extra in (
+                ("project", project, {"BENCH_KEY": key}),
+                ("floor", floor, {}),
+            ):
+                summary = measure(base, script, args, {**lua_env, **extra})
+                if script == "cycle.lua":
+                    summary["cycles_per_s"] = round(summary["rps"] / 2, 1)
+                results[name][side] = summary
+                log(f"   {side:8} {summary}")
+
+        log("== p99/p50 at 80 % of the maximum read rate (project)")
+        target = 0.8 * results["GET /students/<id>/courses"]["project"]["rps"]
+        delay = max(
+            args.connections * 1000 / target
+            - results["GET /students/<id>/courses"]["project"]["p50_ms"],
+            0,
+        )
+        for _ in range(3):
+            probe = wrk(
+                project,
+                "read.lua",
+                5,
+                args.connections,
+                {**lua_env, "BENCH_KEY": key, "BENCH_DELAY_MS": f"{delay:.0f}"},
+            )
+            delay = max(delay + args.connections * 1000 * (1 / target - 1 / probe["rps"]), 0)
+        paced = wrk(
+            project,
+            "read.lua",
+            args.duration,
+            args.connections,
+            {**lua_env, "BENCH_KEY": key, "BENCH_DELAY_MS": f"{delay:.0f}"},
+        )
+        paced["target_rps"] = round(target, 1)
+        log(f"   {paced}")
+
+        log("== latency at this size, one connection (read and roster page)")
+        light = {
+            name: wrk(project, script, args.duration, 1, {**lua_env, "BENCH_KEY": key})
+            for name, script in (("read", "read.lua"), ("roster", "roster.lua"))
+        }
+        log(f"   {light}")
+
+    log(f"== growing to {args.scale}x the enrollments")
+    started = time.perf_counter()
+    more = args.students * (args.scale - 1)
+    grown = (
+        run(
+            str(BIN / "flask"),
+            "--app",
+            "wsgi",
+            "seed",
+            "--students",
+            str(more),
+            "--courses",
+            str(args.courses),
+            "--per-student",
+            str(args.per_student),
+            "--random-seed",
+            "2",
+            env=env,
+            capture=True,
+        )
+        .strip()
+        .splitlines()[-1]
+    )
+    log(f"   {grown} ({time.perf_counter() - started:.1f} s)")
+    psql(args.database, "VACUUM ANALYZE")
+    total = int(psql(args.database, "SELECT count(*) FROM student_courses"))
+    big_roster = psql(
+        args.database,
+        "SELECT course_id FROM student_courses GROUP BY course_id ORDER BY count(*) DESC LIMIT 1",
+    )
+    first_new = args.courses + CYCLE_COURSES + 1
+    scaled_env = {
+        **lua_env,
+        "BENCH_STUDENTS": str(args.students + more),
+        "BENCH_ROSTER_FIRST": str(first_new),
+        "BENCH_ROSTER_LAST": str(first_new + args.courses - 1),
+    }
+    with serve(
+        "project", [str(BIN / "gunicorn"), "wsgi:app"], project_env, project_port
+    ) as project:
+        wrk(project, "read.lua", args.warmup, 1, {**scaled_env, "BENCH_KEY": key})
+        heavy = {
+            name: wrk(project, script, args.duration, 1, {**scaled_env, "BENCH_KEY": key})
+            for name, script in (("read", "read.lua"), ("roster", "roster.lua"))
+        }
+    log(f"   {heavy}")
+    plans = explain(args.database, request_path_sql(args.students + 1, int(big_roster)))
+    for label, _, seq in plans:
+        log(f"   plan {label}: {'SEQ SCAN' if seq else 'index'}")
+
+    write_report(args, workers, seeded, seed_seconds, results, paced, light, heavy, total, plans)
+    log(f"== wrote {REPORT.relative_to(ROOT)}")
+
+
+def write_report(
+    args, workers, seeded, seed_seconds, results, paced, light, heavy, total, plans
+) -> None:
+    command = "make bench" + (f"  # {' '.join(sys.argv[1:])}" if sys.argv[1:] else "")
+    lines = [
+        "<!-- results: written by bench/run.py; the notes below the end marker are by hand -->",
+        f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{command}`.",
+        "",
+        f"Machine: {machine()}. Both servers: gunicorn, {workers} sync workers; wrk: 1 thread, "
+        f"{args.connections} connections, {args.warmup} s warm-up then {args.duration} s per run.",
+        "",
+        f"{seeded} (the whole `flask seed` command: {seed_seconds:.1f} s).",
+        "",
+        "| request | project req/s | floor req/s | project/floor | project p50 / p99 ms | floor p50 / p99 ms | non-2xx (project, floor) | wrk CPU % |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, sides in results.items():
+        p, f = sides["project"], sides["floor"]
+        lines.append(
+            f"| {name} | {p['rps']:.0f} | {f['rps']:.0f} | **{p['rps'] / f['rps']:.2f}** | "
+            f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
+            f"{p['non2xx']}, {f['non2xx']} | {p['wrk_cpu_pct']}, {f['wrk_cpu_pct']} |"
+        )
+    ratio = paced["p99_ms"] / paced["p50_ms"]
+    growth = {k: heavy[k]["p50_ms"] / light[k]["p50_ms"] for k in ("read", "roster")}
+    lines += [
+        "",
+        f"Paced read at {paced['rps']:.0f} req/s (target 80 % of the maximum, {paced['target_rps']:.0f}): "
+        f"p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms, p99/p50 **{ratio:.2f}**.",
+        "",
+        f"Growing from {args.students * args.per_student:,} to {total:,} enrollments (one connection, p50):",
+        "",
+        "| request | before ms | after ms | after/before |",
+        "|---|---|---|---|",
+    ]
+    for key, label in (
+        ("read", "GET /students/<id>/courses"),
+        ("roster", "GET /courses/<id>/students (first page)"),
+    ):
+        lines.append(
+            f"| {label} | {light[key]['p50_ms']:.2f} | {heavy[key]['p50_ms']:.2f} | **{growth[key]:.2f}** |"
+        )
+    lines += [
+        "",
+        f"Query plans at {total:,} enrollments (no sequential scan of student_courses on any request path):",
+        "",
+    ]
+    for label, plan, seq in plans:
+        found = re.findall(
+            r"(Index Only Scan|Index Scan|Bitmap Index Scan|Seq Scan)(?: using (\S+))? on (\w+)",
+            plan,
+        )
+        scans = ", ".join(
+            sorted(
+                {
+                    f"{kind} on {table}" + (f" using {index}" if index else "")
+                    for kind, index, table in found
+                }
+            )
+        )
+        lines.append(f"- {label}: {'**sequential scan**' if seq else 'index'} ({scans})")
+    lines.append("<!-- /results -->")
+    block = "\n".join(lines)
+    previous = (
+        REPORT.read_text()
+        if REPORT.exists()
+        else "# Benchmarks\n\n<!-- results -->\n<!-- /results -->\n"
+    )
+    updated = re.sub(r"<!-- results.*?<!-- /results -->", lambda _: block, previous, flags=re.S)
+    REPORT.parent.mkdir(exist_ok=True)
+    REPORT.write_text(updated)
+    with open(ROOT / "bench" / ".last.json", "w") as raw:
+        json.dump(
+            {"results": results, "paced": paced, "light": light, "heavy": heavy}, raw, indent=1
+        )
+
+
+if __name__ == "__main__":
+    main()
