@@ -37,6 +37,7 @@ def upgrade() -> None:
             "student_courses",
             ["course_id", "enrolled_at", "student_id"],
             postgresql_concurrently=True,
+            if_not_exists=True,
         )
         op.drop_index(
             OLD, table_name="student_courses", postgresql_concurrently=True, if_exists=True
@@ -48,7 +49,9 @@ def downgrade() -> None:
         op.drop_index(
             OLD, table_name="student_courses", postgresql_concurrently=True, if_exists=True
         )
-        op.create_index(OLD, "student_courses", ["course_id"], postgresql_concurrently=True)
+        op.create_index(
+            OLD, "student_courses", ["course_id"], postgresql_concurrently=True, if_not_exists=True
+        )
         op.drop_index(
             NEW, table_name="student_courses", postgresql_concurrently=True, if_exists=True
         )
