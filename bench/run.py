@@ -51,6 +51,15 @@ def run(*args: str, env: dict | None = None, capture: bool = False) -> str:
     return result.stdout or ""
 
 
+def flask(*args: str, env: dict) -> str:
+    """Run one of the project's CLI commands; return the last line it printed."""
+    return (
+        run(str(BIN / "flask"), "--app", "wsgi", *args, env=env, capture=True)
+        .strip()
+        .splitlines()[-1]
+    )
+
+
 def psql(database: str, sql: str) -> str:
     return run(
         "psql", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-Atqc", sql, capture=True
@@ -222,26 +231,10 @@ def main() -> None:
     env = {"DATABASE_URL": url, "LOG_LEVEL": "WARNING"}
     run(str(BIN / "alembic"), "upgrade", "head", env=env, capture=True)
     started = time.perf_counter()
-    seeded = (
-        run(
-            str(BIN / "flask"),
-            "--app",
-            "wsgi",
-            "seed",
-            "--students",
-            str(args.students),
-            "--courses",
-            str(args.courses),
-            "--per-student",
-            str(args.per_student),
-            "--random-seed",
-            "1",
-            env=env,
-            capture=True,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    seeded = flask(
+        "seed", "--students", str(args.students), "--courses", str(args.courses),
+        "--per-student", str(args.per_student), "--random-seed", "1", env=env,
+    )  # fmt: skip
     seed_seconds = time.perf_counter() - started
     log(f"   {seeded} (command: {seed_seconds:.1f} s)")
     first_cycle = args.courses + 1
@@ -251,23 +244,7 @@ def main() -> None:
         f"FROM generate_series(1, {CYCLE_COURSES}) n",
     )
     psql(args.database, "VACUUM ANALYZE")
-    key = (
-        run(
-            str(BIN / "flask"),
-            "--app",
-            "wsgi",
-            "api-key",
-            "create",
-            "--role",
-            "admin",
-            "--name",
-            "bench",
-            env=env,
-            capture=True,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    key = flask("api-key", "create", "--role", "admin", "--name", "bench", env=env)
     lua_env = {
         "BENCH_STUDENTS": str(args.students),
         "BENCH_CYCLE_FIRST": str(first_cycle),
@@ -357,26 +334,10 @@ def main() -> None:
     log(f"== growing to {args.scale}x the enrollments")
     started = time.perf_counter()
     more = args.students * (args.scale - 1)
-    grown = (
-        run(
-            str(BIN / "flask"),
-            "--app",
-            "wsgi",
-            "seed",
-            "--students",
-            str(more),
-            "--courses",
-            str(args.courses),
-            "--per-student",
-            str(args.per_student),
-            "--random-seed",
-            "2",
-            env=env,
-            capture=True,
-        )
-        .strip()
-        .splitlines()[-1]
-    )
+    grown = flask(
+        "seed", "--students", str(more), "--courses", str(args.courses),
+        "--per-student", str(args.per_student), "--random-seed", "2", env=env,
+    )  # fmt: skip
     log(f"   {grown} ({time.perf_counter() - started:.1f} s)")
     psql(args.database, "VACUUM ANALYZE")
     total = int(psql(args.database, "SELECT count(*) FROM student_courses"))

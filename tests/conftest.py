@@ -228,6 +228,12 @@ def make_course(client: FlaskClient) -> Any:
     return make
 
 
+#: A course's fields, in the order the API returns them.
+COURSE_FIELDS = [
+    "id", "code", "title", "description", "credits", "capacity", "created_at", "updated_at",
+]  # fmt: skip
+
+
 def assert_problem(response: Any, status: int, slug: str) -> dict[str, Any]:
     """Assert ``response`` is an RFC 9457 problem of ``status`` and ``slug``; return its body."""
     assert response.status_code == status, response.get_data(as_text=True)

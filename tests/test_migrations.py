@@ -106,14 +106,19 @@ def test_student_courses_schema(database_url):
     engine.dispose()
 
 
-def test_every_migration_bounds_its_lock_waits_on_postgresql():
-    # Offline mode renders PostgreSQL's SQL without connecting to any database.
+def offline_sql(upgrade: str, downgrade: str) -> str:
+    """The SQL of an upgrade and a downgrade range, rendered for PostgreSQL offline
+    (without connecting to any database)."""
     config = alembic_config("postgresql+psycopg2://offline/registrar")
     config.output_buffer = io.StringIO()
-    command.upgrade(config, "base:head", sql=True)
-    command.downgrade(config, "head:base", sql=True)
+    command.upgrade(config, upgrade, sql=True)
+    command.downgrade(config, downgrade, sql=True)
+    return config.output_buffer.getvalue()
 
-    sql = config.output_buffer.getvalue()
+
+def test_every_migration_bounds_its_lock_waits_on_postgresql():
+    sql = offline_sql("base:head", "head:base")
+
     migrations = len(list(migration_script().walk_revisions()))
     # In the migration's transaction (SET LOCAL) or, around CONCURRENTLY, its session.
     assert len(re.findall(r"SET (LOCAL )?lock_timeout = '3s'", sql)) == 2 * migrations
@@ -147,11 +152,8 @@ def test_migration_fails_fast_behind_a_conflicting_lock_then_succeeds(empty_data
 
 def test_indexes_on_existing_tables_are_built_concurrently():
     # Every index after the first migration of its table goes on a table with data.
-    config = alembic_config("postgresql+psycopg2://offline/registrar")
-    config.output_buffer = io.StringIO()
-    command.upgrade(config, "20231101_api_keys:head", sql=True)
-    command.downgrade(config, "head:20231101_api_keys", sql=True)
+    sql = offline_sql("20231101_api_keys:head", "head:20231101_api_keys")
 
-    statements = re.findall(r"(?:CREATE|DROP) INDEX[^;]*;", config.output_buffer.getvalue())
+    statements = re.findall(r"(?:CREATE|DROP) INDEX[^;]*;", sql)
     assert statements
     assert all("INDEX CONCURRENTLY" in statement for statement in statements), statements

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from src.extensions import db
 from src.models import Course
-from tests.conftest import assert_problem
+from tests.conftest import COURSE_FIELDS, assert_problem
 
 NEW = {"code": "CS101", "title": "Introduction to Computing"}
 
@@ -21,16 +21,7 @@ def test_create_applies_defaults(client):
 
     assert response.status_code == 201
     body = response.get_json()
-    assert list(body) == [
-        "id",
-        "code",
-        "title",
-        "description",
-        "credits",
-        "capacity",
-        "created_at",
-        "updated_at",
-    ]
+    assert list(body) == COURSE_FIELDS
     assert body["credits"] == 3
     assert body["capacity"] is None
     assert body["description"] is None

@@ -12,18 +12,7 @@ from sqlalchemy.orm import selectinload
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
 from tests.api.test_races import race
-from tests.conftest import assert_problem
-
-COURSE_FIELDS = [
-    "id",
-    "code",
-    "title",
-    "description",
-    "credits",
-    "capacity",
-    "created_at",
-    "updated_at",
-]
+from tests.conftest import COURSE_FIELDS, assert_problem
 
 
 def enrollment_rows() -> list[tuple[int, int]]:
