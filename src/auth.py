@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import current_app, g, request
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import WWWAuthenticate
@@ -157,8 +157,8 @@ def identify() -> None:
         g.principal = authenticate(token)
 
 
-def _grants_for_request(app: Flask) -> tuple[Grant, ...]:
-    view = app.view_functions.get(request.endpoint or "")
+def _grants_for_request() -> tuple[Grant, ...]:
+    view = current_app.view_functions.get(request.endpoint or "")
     view_class = getattr(view, "view_class", None)
     method = request.method.lower()
     if method == "head":
@@ -184,9 +184,7 @@ def enforce() -> None:
     if principal.role == "admin":
         return
     args = request.view_args or {}
-    if not any(
-        grant(principal, args) for grant in _grants_for_request(current_app._get_current_object())
-    ):
+    if not any(grant(principal, args) for grant in _grants_for_request()):
         raise Forbidden("This API key may not do that.")
 
 

@@ -4,6 +4,8 @@
   OpenAPI document states the bounds).
 - A JSON body must be sent as JSON: any other content type is a 415.
 - Error responses are documented as ``application/problem+json`` with ``ProblemSchema``.
+- Views state who besides admins may call them (``Blueprint.allow``; see ``src.auth``) or
+  that they are public (``Blueprint.public``).
 """
 
 from __future__ import annotations
