@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 #: Largest value of a PostgreSQL ``integer``: ids, capacities and offsets stay below it.
 MAX_INT32 = 2**31 - 1
@@ -43,9 +43,3 @@ def single_line(max_length: int, **kwargs: Any) -> fields.String:
 def identifier(**kwargs: Any) -> StrictInteger:
     """A positive integer id that fits the database's ``integer`` column."""
     return StrictInteger(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
-
-
-def reject_null_bytes(value: str) -> None:
-    """Validator: PostgreSQL cannot store NUL characters, so they are invalid input."""
-    if "\x00" in value:
-        raise ValidationError("Must not contain NUL characters.")
