@@ -91,18 +91,17 @@ def get_enrollment(student_id: int, course_id: int) -> StudentCourse:
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound` or :class:`NotEnrolled`.
     """
-    enrollment = db.session.scalar(
-        student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
-    )
+    enrollment = _find_enrollment(student_id, course_id)
     if enrollment is None:
         raise _missing_enrollment_error(student_id, course_id)
     return enrollment
 
 
-def _load_enrollment(student_id: int, course_id: int) -> StudentCourse:
-    return db.session.scalars(
+def _find_enrollment(student_id: int, course_id: int) -> StudentCourse | None:
+    """The enrollment with its course loaded (one statement), or ``None``."""
+    return db.session.scalar(
         student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
-    ).one()
+    )
 
 
 def _lock_course(course_id: int, student_id: int) -> Course:
@@ -146,7 +145,7 @@ def enroll(
     if existing_at is not None:
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id)
-        return _load_enrollment(student_id, course_id), False
+        return get_enrollment(student_id, course_id), False
     if course.capacity is not None and enrolled >= course.capacity:
         raise CourseFull(course_id, course.capacity)
 
@@ -159,9 +158,7 @@ def enroll(
         # The course lock keeps a second enrollment of the pair out, so this is the
         # student deleted meanwhile; the primary key stays the last guard all the same.
         db.session.rollback()
-        existing = db.session.scalar(
-            student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
-        )
+        existing = _find_enrollment(student_id, course_id)
         if existing is None:
             raise StudentNotFound(student_id) from error
         if not idempotent:

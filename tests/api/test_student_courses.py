@@ -241,7 +241,7 @@ def test_put_404s(client, student, course):
     assert_problem(client.put(f"/students/{student['id']}/courses/9999"), 404, "course-not-found")
 
 
-def test_put_ignores_no_body_but_rejects_none(client, student, course):
+def test_put_accepts_an_empty_json_object(client, student, course):
     response = client.put(
         f"/students/{student['id']}/courses/{course['id']}",
         data=json.dumps({}),
