@@ -71,10 +71,9 @@ def problem(
     }
     if errors is not None:
         body["errors"] = errors
-    response = Response(
+    return Response(
         json.dumps(body), status=kind.status, headers=headers, mimetype=PROBLEM_CONTENT_TYPE
     )
-    return response
 
 
 def flatten_validation_messages(messages: object) -> dict[str, list[str]]:
@@ -114,7 +113,7 @@ def handle_http_exception(error: HTTPException) -> Response:
         return handle_unexpected_error(error.original_exception or error)
     status = error.code or 500
     data = getattr(error, "data", None) or {}
-    # Keep headers the error carries for the client (Allow on 405, Retry-After on 429).
+    # Keep headers the error carries for the client (Allow on 405, WWW-Authenticate on 401).
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
     if status == 429:
