@@ -138,36 +138,27 @@ def explain(database: str, statements: list[tuple[str, str]]) -> list[tuple[str,
 def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
     """The statements the service sends on its hot paths, compiled from its own code."""
     sys.path.insert(0, str(ROOT))
-    from sqlalchemy import func, select
     from sqlalchemy.dialects import postgresql
 
-    from src.models import Course, Student, StudentCourse
     from src.services import enrollments
 
-    def sql(statement) -> str:
+    def sql(statement, **params) -> str:
         return str(
-            statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+            statement.params(**params).compile(
+                dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}
+            )
         )
 
-    count = select(func.count()).where(StudentCourse.student_id == student_id).scalar_subquery()
-    roster_count = (
-        select(func.count()).where(StudentCourse.course_id == course_id).scalar_subquery()
-    )
+    student = {"student_id": student_id}
+    course = {"course_id": course_id}
+    page = {"limit": 20, "offset": 0}
+    pair = {**student, **course}
     return [
-        (
-            "student's courses: existence and total",
-            sql(select(count).where(Student.id == student_id)),
-        ),
-        (
-            "student's courses: page",
-            sql(enrollments.student_enrollments_query(student_id).limit(20)),
-        ),
-        ("roster: existence and total", sql(select(roster_count).where(Course.id == course_id))),
-        ("roster: page", sql(enrollments.course_roster_query(course_id).limit(20))),
-        (
-            "enroll: seats taken",
-            sql(select(func.count()).where(StudentCourse.course_id == course_id)),
-        ),
+        ("student's courses: existence and total", sql(enrollments.STUDENT_TOTAL, **student)),
+        ("student's courses: page", sql(enrollments.STUDENT_COURSES.page, **student, **page)),
+        ("roster: existence and total", sql(enrollments.COURSE_TOTAL, **course)),
+        ("roster: page", sql(enrollments.COURSE_STUDENTS.page, **course, **page)),
+        ("enroll: seats taken", sql(enrollments.SEATS_TAKEN, **pair)),
         (
             "unenroll",
             f"DELETE FROM student_courses WHERE student_id = {student_id} AND course_id = {course_id}",

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, request
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
@@ -24,6 +24,7 @@ from werkzeug.exceptions import Forbidden, Unauthorized
 from src.exceptions import StudentNotFound
 from src.extensions import db
 from src.models import ApiKey, Student
+from src.services import execute
 
 KEY_PREFIX = "reg"
 #: Endpoints anyone may call: health checks (load balancers have no key) and the docs.
@@ -67,6 +68,16 @@ def any_student(principal: Principal, _args: Mapping[str, Any]) -> bool:
 def own_student(principal: Principal, args: Mapping[str, Any]) -> bool:
     """A student key, on its own student's resources only."""
     return principal.role == "student" and args.get("student_id") == principal.student_id
+
+
+_keys = ApiKey.__table__
+# Built once: this runs on every request (see src.services).
+_KEY_BY_PREFIX = select(
+    _keys.c.id, _keys.c.key_hash, _keys.c.role, _keys.c.student_id, _keys.c.last_used_at
+).where(_keys.c.prefix == bindparam("prefix"), _keys.c.revoked_at.is_(None))
+_TOUCH = (
+    update(_keys).where(_keys.c.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+)
 
 
 def _hash(key: str) -> str:
@@ -115,18 +126,12 @@ def authenticate(key: str) -> Principal | None:
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
-    # Columns, not an ApiKey entity: this runs on every request, and a plain row skips
-    # the identity map.
-    record = db.session.execute(
-        select(
-            ApiKey.id, ApiKey.key_hash, ApiKey.role, ApiKey.student_id, ApiKey.last_used_at
-        ).where(ApiKey.prefix == parts[1], ApiKey.revoked_at.is_(None))
-    ).first()
+    record = execute(_KEY_BY_PREFIX, {"prefix": parts[1]}).first()
     if record is None or not hmac.compare_digest(record.key_hash, _hash(key)):
         return None
     now = datetime.now(UTC)
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
-        db.session.execute(update(ApiKey).where(ApiKey.id == record.id).values(last_used_at=now))
+        execute(_TOUCH, {"key_id": record.id, "now": now})
         db.session.commit()
     return Principal(record.id, parts[1], record.role, record.student_id)
 

@@ -7,8 +7,6 @@ unknown on load, so ids and timestamps in a body are rejected, never ignored.
 
 from __future__ import annotations
 
-from typing import Any
-
 from marshmallow import Schema, fields, validate
 
 from src.fields import FREE_TEXT_PATTERN, MAX_INT32, StrictInteger, identifier, single_line
@@ -119,28 +117,16 @@ class EnrollmentRequestSchema(Schema):
     course_id = identifier(required=True)
 
 
-class _EnrollmentSchema(Schema):
-    """Dumps a ``StudentCourse`` as the resource on its other side, plus ``enrolled_at``."""
-
-    enrolled_at = fields.AwareDateTime(dump_only=True)
-    #: The relationship of ``StudentCourse`` whose fields the rest of the schema shows.
-    side = ""
-
-    def get_attribute(self, obj: Any, attr: str, default: Any) -> Any:
-        target = obj if attr == "enrolled_at" else getattr(obj, self.side)
-        return super().get_attribute(target, attr, default)
-
-
-class EnrolledCourseSchema(_EnrollmentSchema, CourseSchema):
+class EnrolledCourseSchema(CourseSchema):
     """A course a student is enrolled in, with when they enrolled."""
 
-    side = "course"
+    enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
-class EnrolledStudentSchema(_EnrollmentSchema, StudentSchema):
+class EnrolledStudentSchema(StudentSchema):
     """A student on a course's roster, with when they enrolled."""
 
-    side = "student"
+    enrolled_at = fields.AwareDateTime(dump_only=True)
 
 
 #: Schema instances used by the views: one each for create, partial update and lists.

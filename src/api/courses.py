@@ -46,7 +46,9 @@ class Courses(MethodView):
     @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List courses in id order, optionally filtered by code (any case)."""
-        return paginate(courses.list_courses_query(args.get("code")), args)
+        if "code" in args:
+            return paginate(courses.COURSES_BY_CODE, args, {"code": args["code"]})
+        return paginate(courses.ALL_COURSES, args)
 
     @blp.allow()
     @blp.arguments(course_schema)
@@ -103,4 +105,4 @@ class CourseStudents(MethodView):
     def get(self, args: dict[str, Any], course_id: int) -> Any:
         """List the students enrolled in the course, each with ``enrolled_at``, oldest first."""
         total = enrollments.count_course_enrollments(course_id)
-        return paginate(enrollments.course_roster_query(course_id), args, total=total)
+        return paginate(enrollments.COURSE_STUDENTS, args, {"course_id": course_id}, total=total)

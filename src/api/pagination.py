@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import request
-from sqlalchemy import Select, func, select
+from sqlalchemy import RowMapping
 
-from src.extensions import db
+from src.services import PagedQuery, execute
 
 
 def _page_url(limit: int, offset: int) -> str:
@@ -35,21 +36,25 @@ def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:
 
 
 def paginate(
-    query: Select[Any], args: dict[str, Any], *, total: int | None = None
-) -> tuple[list[Any], dict[str, str]]:
-    """Run ``query`` (already ordered) for one page; return its rows and headers.
+    query: PagedQuery,
+    args: Mapping[str, Any],
+    params: Mapping[str, Any] | None = None,
+    *,
+    total: int | None = None,
+) -> tuple[list[RowMapping], dict[str, str]]:
+    """Run ``query`` with ``params`` for one page; return its rows and headers.
 
     ``total``, when the caller already knows it, saves counting. Otherwise at most
     two statements: the page, and the count unless the page shows where the list ends.
     """
     limit, offset = args["limit"], args["offset"]
-    if total is not None:
-        rows = list(db.session.scalars(query.limit(limit).offset(offset))) if offset < total else []
-        return rows, pagination_headers(total, limit, offset)
-    rows = list(db.session.scalars(query.limit(limit).offset(offset)))
-    if 0 < len(rows) < limit or (not rows and offset == 0):
-        total = offset + len(rows)
-    else:
-        count = select(func.count()).select_from(query.order_by(None).subquery())
-        total = db.session.scalar(count) or 0
+    if total is not None and offset >= total:
+        return [], pagination_headers(total, limit, offset)
+    page = {**(params or {}), "limit": limit, "offset": offset}
+    rows = execute(query.page, page).mappings().all()
+    if total is None:
+        if 0 < len(rows) < limit or (not rows and offset == 0):
+            total = offset + len(rows)
+        else:
+            total = execute(query.count, params).scalar_one()
     return rows, pagination_headers(total, limit, offset)

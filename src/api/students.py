@@ -62,7 +62,9 @@ class Students(MethodView):
     @blp.response(200, StudentSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List students in id order, optionally filtered by email (any case)."""
-        return paginate(students.list_students_query(args.get("email")), args)
+        if "email" in args:
+            return paginate(students.STUDENTS_BY_EMAIL, args, {"email": args["email"]})
+        return paginate(students.ALL_STUDENTS, args)
 
     @blp.allow()
     @blp.arguments(student_schema)
@@ -123,7 +125,7 @@ class StudentCourses(MethodView):
     def get(self, args: dict[str, Any], student_id: int) -> Any:
         """List the student's courses, each with ``enrolled_at``, oldest enrollment first."""
         total = enrollments.count_student_enrollments(student_id)
-        return paginate(enrollments.student_enrollments_query(student_id), args, total=total)
+        return paginate(enrollments.STUDENT_COURSES, args, {"student_id": student_id}, total=total)
 
     @blp.allow(own_student)
     @blp.arguments(EnrollmentRequestSchema)
@@ -135,7 +137,7 @@ class StudentCourses(MethodView):
         """Enroll the student in a course, if it has room."""
         enrollment, _ = enrollments.enroll(student_id, data["course_id"])
         db.session.commit()
-        return enrollment, _enrollment_location(student_id, enrollment.course_id)
+        return enrollment, _enrollment_location(student_id, data["course_id"])
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")

@@ -2,4 +2,38 @@
 
 Functions here load, change and flush models and raise ``src.exceptions`` errors;
 the views commit.
+
+The hot paths (lists, a student's courses, enrolling, unenrolling, key lookup) run
+Core statements built once at import, with bound parameters, on the session's own
+connection and transaction: building a statement and computing its cache key, then
+loading ORM entities, cost more per request than the database does. They return
+rows (mappings), which the schemas dump like objects.
 """
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import CursorResult, Executable, Integer, Select, bindparam, func, select
+
+from src.extensions import db
+
+
+def execute(statement: Executable, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
+    """Run a Core statement in the session's transaction (begun if need be)."""
+    return db.session.connection().execute(statement, params)
+
+
+class PagedQuery:
+    """A list's statements, built once: one page of it, and its length.
+
+    ``query`` must be ordered and take its other values as bound parameters, so
+    that each request only binds values instead of building and hashing statements.
+    """
+
+    def __init__(self, query: Select[Any]) -> None:
+        self.page = query.limit(bindparam("limit", type_=Integer)).offset(
+            bindparam("offset", type_=Integer)
+        )
+        self.count = select(func.count()).select_from(query.order_by(None).subquery())

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.extensions import db
 from src.models import Course
+from src.services import PagedQuery
 from src.services.enrollments import check_new_capacity
 
 
@@ -29,12 +30,12 @@ def get_course(course_id: int, *, lock: bool = False) -> Course:
     return course
 
 
-def list_courses_query(code: str | None = None) -> Select[tuple[Course]]:
-    """Courses in id order, optionally only the one with ``code`` (any case)."""
-    query = select(Course).order_by(Course.id)
-    if code is not None:
-        query = query.where(func.lower(Course.code) == func.lower(code))
-    return query
+_COURSES = select(*Course.__table__.c).order_by(Course.__table__.c.id)
+#: All courses, and the one with ``code`` (any case), in id order.
+ALL_COURSES = PagedQuery(_COURSES)
+COURSES_BY_CODE = PagedQuery(
+    _COURSES.where(func.lower(Course.__table__.c.code) == func.lower(bindparam("code")))
+)
 
 
 def _flush_or_code_taken(code: str) -> None:

@@ -5,13 +5,17 @@ lowering its capacity) first locks the course's row, so such changes on one cour
 happen one after another, and counts the enrollments in a later statement, which sees
 every enrollment committed before the lock was granted. The primary key of
 ``student_courses`` remains the last guard against a duplicate enrollment.
+
+An enrollment is returned as a row of the resource on its other side (the course's
+columns for a student's courses, the student's for a roster) plus ``enrolled_at``.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, case, delete, exists, func, select
+from typing import Any
+
+from sqlalchemy import RowMapping, bindparam, case, delete, exists, func, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
 
 from src.exceptions import (
     AlreadyEnrolled,
@@ -24,70 +28,94 @@ from src.exceptions import (
 )
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
+from src.services import PagedQuery, execute
+
+_students = Student.__table__
+_courses = Course.__table__
+_enrollments = StudentCourse.__table__
+_student_id = bindparam("student_id")
+_course_id = bindparam("course_id")
+
+_ENROLLED_COURSES = (
+    select(*_courses.c, _enrollments.c.enrolled_at)
+    .join_from(_enrollments, _courses, _enrollments.c.course_id == _courses.c.id)
+    .order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id)
+)
+#: A student's courses with ``enrolled_at``, oldest enrollment first, then by course id.
+STUDENT_COURSES = PagedQuery(_ENROLLED_COURSES.where(_enrollments.c.student_id == _student_id))
+#: A course's students with ``enrolled_at``, oldest enrollment first, then by student id.
+COURSE_STUDENTS = PagedQuery(
+    select(*_students.c, _enrollments.c.enrolled_at)
+    .join_from(_enrollments, _students, _enrollments.c.student_id == _students.c.id)
+    .where(_enrollments.c.course_id == _course_id)
+    .order_by(_enrollments.c.enrolled_at, _enrollments.c.student_id)
+)
+_ENROLLMENT = _ENROLLED_COURSES.where(
+    _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
+)
 
 
-def _student_exists(student_id: int) -> bool:
-    return bool(db.session.scalar(select(exists().where(Student.id == student_id))))
+def _counted(owner: Any, column: Any, owner_id: Any) -> Any:
+    # NULL when the owner does not exist, else its number of enrollments: one statement
+    # answers the 404 check and the list's total.
+    count = select(func.count()).where(column == owner_id).scalar_subquery()
+    return select(count).where(owner.c.id == owner_id)
 
 
-def _course_exists(course_id: int) -> bool:
-    return bool(db.session.scalar(select(exists().where(Course.id == course_id))))
+#: How many courses a student has; NULL if there is no such student.
+STUDENT_TOTAL = _counted(_students, _enrollments.c.student_id, _student_id)
+#: How many students a course has; NULL if there is no such course.
+COURSE_TOTAL = _counted(_courses, _enrollments.c.course_id, _course_id)
+_STUDENT_EXISTS = select(exists().where(_students.c.id == _student_id))
+_COURSE_EXISTS = select(exists().where(_courses.c.id == _course_id))
+# FOR NO KEY UPDATE excludes other enrollments into (and capacity changes of) this
+# course, but not the foreign-key checks of enrollments into other courses.
+_LOCK_COURSE = (
+    select(*_courses.c, exists().where(_students.c.id == _student_id).label("student_exists"))
+    .where(_courses.c.id == _course_id)
+    .with_for_update(of=_courses, key_share=True)
+)
+#: A course's enrollments, and when the student enrolled in it (NULL if not).
+SEATS_TAKEN = select(
+    func.count(),
+    func.max(case((_enrollments.c.student_id == _student_id, _enrollments.c.enrolled_at))),
+).where(_enrollments.c.course_id == _course_id)
+_INSERT = insert(_enrollments).returning(_enrollments.c.enrolled_at)
+_DELETE = (
+    delete(_enrollments)
+    .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
+    .returning(_enrollments.c.course_id)
+)
+_COUNT_FOR_COURSE = select(func.count()).where(_enrollments.c.course_id == _course_id)
 
 
 def _missing_enrollment_error(student_id: int, course_id: int) -> DomainError:
     """The 404 that fits when an enrollment is not there: the student, the course, or it."""
-    if not _student_exists(student_id):
+    if not execute(_STUDENT_EXISTS, {"student_id": student_id}).scalar():
         return StudentNotFound(student_id)
-    if not _course_exists(course_id):
+    if not execute(_COURSE_EXISTS, {"course_id": course_id}).scalar():
         return CourseNotFound(course_id)
     return NotEnrolled(student_id, course_id)
 
 
-def _count_for(owner: type[Student] | type[Course], owner_id: int) -> int:
-    """Count the enrollments of a student or course; raise its 404 if it does not exist.
-
-    One statement answers both questions, so a list costs two: this and the page.
-    """
-    column = StudentCourse.student_id if owner is Student else StudentCourse.course_id
-    count = select(func.count()).where(column == owner_id).scalar_subquery()
-    total = db.session.scalar(select(count).where(owner.id == owner_id))
-    if total is None:
-        raise StudentNotFound(owner_id) if owner is Student else CourseNotFound(owner_id)
-    return total
-
-
 def count_student_enrollments(student_id: int) -> int:
     """How many courses the student is enrolled in; :class:`StudentNotFound` if none such."""
-    return _count_for(Student, student_id)
+    total = execute(STUDENT_TOTAL, {"student_id": student_id}).scalar()
+    if total is None:
+        raise StudentNotFound(student_id)
+    return total
 
 
 def count_course_enrollments(course_id: int) -> int:
     """How many students the course has; :class:`CourseNotFound` if none such."""
-    return _count_for(Course, course_id)
+    total = execute(COURSE_TOTAL, {"course_id": course_id}).scalar()
+    if total is None:
+        raise CourseNotFound(course_id)
+    return total
 
 
-def student_enrollments_query(student_id: int) -> Select[tuple[StudentCourse]]:
-    """A student's enrollments with their courses, oldest first, then by course id."""
-    return (
-        select(StudentCourse)
-        .options(joinedload(StudentCourse.course, innerjoin=True))
-        .where(StudentCourse.student_id == student_id)
-        .order_by(StudentCourse.enrolled_at, StudentCourse.course_id)
-    )
-
-
-def course_roster_query(course_id: int) -> Select[tuple[StudentCourse]]:
-    """A course's enrollments with their students, oldest first, then by student id."""
-    return (
-        select(StudentCourse)
-        .options(joinedload(StudentCourse.student, innerjoin=True))
-        .where(StudentCourse.course_id == course_id)
-        .order_by(StudentCourse.enrolled_at, StudentCourse.student_id)
-    )
-
-
-def get_enrollment(student_id: int, course_id: int) -> StudentCourse:
-    """The enrollment of the student in the course, with its course loaded.
+def get_enrollment(student_id: int, course_id: int) -> RowMapping:
+    """The course the student is enrolled in, with ``enrolled_at``.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound` or :class:`NotEnrolled`.
     """
@@ -97,63 +125,46 @@ def get_enrollment(student_id: int, course_id: int) -> StudentCourse:
     return enrollment
 
 
-def _find_enrollment(student_id: int, course_id: int) -> StudentCourse | None:
-    """The enrollment with its course loaded (one statement), or ``None``."""
-    return db.session.scalar(
-        student_enrollments_query(student_id).where(StudentCourse.course_id == course_id)
-    )
+def _find_enrollment(student_id: int, course_id: int) -> RowMapping | None:
+    """The enrolled course with ``enrolled_at`` (one statement), or ``None``."""
+    params = {"student_id": student_id, "course_id": course_id}
+    return execute(_ENROLLMENT, params).mappings().first()
 
 
-def _lock_course(course_id: int, student_id: int) -> Course:
-    """Lock the course's row and check that both the course and the student exist.
-
-    ``FOR NO KEY UPDATE`` excludes other enrollments into (and capacity changes of)
-    this course, but not the foreign-key checks of enrollments into other courses.
-    """
-    row = db.session.execute(
-        select(Course, exists().where(Student.id == student_id))
-        .where(Course.id == course_id)
-        .with_for_update(of=Course, key_share=True)
-        .execution_options(populate_existing=True)
-    ).first()
+def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
+    """Lock the course's row and check that both the course and the student exist."""
+    params = {"student_id": student_id, "course_id": course_id}
+    row = execute(_LOCK_COURSE, params).mappings().first()
     if row is None:
-        if not _student_exists(student_id):
+        if not execute(_STUDENT_EXISTS, params).scalar():
             raise StudentNotFound(student_id)
         raise CourseNotFound(course_id)
-    course, student_exists = row
-    if not student_exists:
+    course = dict(row)
+    if not course.pop("student_exists"):
         raise StudentNotFound(student_id)
     return course
 
 
 def enroll(
     student_id: int, course_id: int, *, idempotent: bool = False
-) -> tuple[StudentCourse, bool]:
-    """Enroll a student in a course; return the enrollment and whether it is new.
+) -> tuple[RowMapping | dict[str, Any], bool]:
+    """Enroll a student in a course; return the enrolled course and whether it is new.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound`, :class:`CourseFull`, and
     :class:`AlreadyEnrolled` unless ``idempotent``, in which case an existing
     enrollment is returned as it is.
     """
     course = _lock_course(course_id, student_id)
-    enrolled, existing_at = db.session.execute(
-        select(
-            func.count(),
-            func.max(case((StudentCourse.student_id == student_id, StudentCourse.enrolled_at))),
-        ).where(StudentCourse.course_id == course_id)
-    ).one()
+    params = {"student_id": student_id, "course_id": course_id}
+    enrolled, existing_at = execute(SEATS_TAKEN, params).one()
     if existing_at is not None:
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id)
-        return get_enrollment(student_id, course_id), False
-    if course.capacity is not None and enrolled >= course.capacity:
-        raise CourseFull(course_id, course.capacity)
-
-    enrollment = StudentCourse(student_id=student_id, course_id=course_id)
-    enrollment.course = course
-    db.session.add(enrollment)
+        return {**course, "enrolled_at": existing_at}, False
+    if course["capacity"] is not None and enrolled >= course["capacity"]:
+        raise CourseFull(course_id, course["capacity"])
     try:
-        db.session.flush()
+        enrolled_at = execute(_INSERT, params).scalar_one()
     except IntegrityError as error:
         # The course lock keeps a second enrollment of the pair out, so this is the
         # student deleted meanwhile; the primary key stays the last guard all the same.
@@ -164,17 +175,12 @@ def enroll(
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id) from error
         return existing, False
-    return enrollment, True
+    return {**course, "enrolled_at": enrolled_at}, True
 
 
 def unenroll(student_id: int, course_id: int) -> None:
     """Remove a student from a course; the 404s as in :func:`get_enrollment`."""
-    removed = db.session.execute(
-        delete(StudentCourse)
-        .where(StudentCourse.student_id == student_id, StudentCourse.course_id == course_id)
-        .returning(StudentCourse.course_id)
-    ).first()
-    if removed is None:
+    if execute(_DELETE, {"student_id": student_id, "course_id": course_id}).first() is None:
         raise _missing_enrollment_error(student_id, course_id)
 
 
@@ -186,6 +192,6 @@ def check_new_capacity(course_id: int, capacity: int | None) -> None:
     """
     if capacity is None:
         return
-    enrolled = db.session.scalar(select(func.count()).where(StudentCourse.course_id == course_id))
-    if enrolled is not None and enrolled > capacity:
+    enrolled = execute(_COUNT_FOR_COURSE, {"course_id": course_id}).scalar_one()
+    if enrolled > capacity:
         raise CapacityBelowEnrollment(capacity, enrolled)

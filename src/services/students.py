@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import EmailTaken, StudentNotFound
 from src.extensions import db
 from src.models import Student
+from src.services import PagedQuery
 
 
 def get_student(student_id: int) -> Student:
@@ -20,12 +21,12 @@ def get_student(student_id: int) -> Student:
     return student
 
 
-def list_students_query(email: str | None = None) -> Select[tuple[Student]]:
-    """Students in id order, optionally only the one with ``email`` (any case)."""
-    query = select(Student).order_by(Student.id)
-    if email is not None:
-        query = query.where(func.lower(Student.email) == func.lower(email))
-    return query
+_STUDENTS = select(*Student.__table__.c).order_by(Student.__table__.c.id)
+#: All students, and the one with ``email`` (any case), in id order.
+ALL_STUDENTS = PagedQuery(_STUDENTS)
+STUDENTS_BY_EMAIL = PagedQuery(
+    _STUDENTS.where(func.lower(Student.__table__.c.email) == func.lower(bindparam("email")))
+)
 
 
 def _flush_or_email_taken() -> None:
