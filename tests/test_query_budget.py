@@ -106,7 +106,7 @@ def test_every_list_costs_at_most_two_statements(app, client, enrolled, path):
     assert spent <= 2, sent
 
 
-def test_enrolling_costs_at_most_four_statements_with_the_commit(
+def test_enrolling_costs_three_statements_with_the_commit(
     app, client, enrolled, make_course
 ):
     student, _ = enrolled
@@ -117,7 +117,8 @@ def test_enrolling_costs_at_most_four_statements_with_the_commit(
         app, client, "POST", f"/students/{student['id']}/courses", json={"course_id": course["id"]}
     )
 
-    assert spent <= 4, sent
+    # The issue allows four; lock, insert-if-room and commit are all it takes.
+    assert spent <= 3, sent
     assert sent[-1] == "COMMIT"
 
 

@@ -12,12 +12,6 @@ from sqlalchemy import RowMapping
 from src.services import PagedQuery, execute
 
 
-def _page_url(limit: int, offset: int) -> str:
-    args = request.args.to_dict()
-    args.update(limit=str(limit), offset=str(offset))
-    return f"{request.base_url}?{urlencode(args)}"
-
-
 def link_header(total: int, limit: int, offset: int) -> str:
     """RFC 8288 ``Link`` header value with first, prev, next and last as they apply."""
     last_offset = max((total - 1) // limit * limit, 0)
@@ -27,7 +21,15 @@ def link_header(total: int, limit: int, offset: int) -> str:
     if offset + limit < total:
         links["next"] = offset + limit
     links["last"] = last_offset
-    return ", ".join(f'<{_page_url(limit, o)}>; rel="{rel}"' for rel, o in links.items())
+    # The request's URL and arguments once: werkzeug computes base_url on every access.
+    base, args = request.base_url, request.args.to_dict()
+    args["limit"] = str(limit)
+
+    def url(page_offset: int) -> str:
+        args["offset"] = str(page_offset)
+        return f"{base}?{urlencode(args)}"
+
+    return ", ".join(f'<{url(o)}>; rel="{rel}"' for rel, o in links.items())
 
 
 def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, case, delete, exists, func, insert, select
+from sqlalchemy import (
+    Integer,
+    RowMapping,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import (
@@ -75,12 +85,26 @@ _LOCK_COURSE = (
     .where(_courses.c.id == _course_id)
     .with_for_update(of=_courses, key_share=True)
 )
-#: A course's enrollments, and when the student enrolled in it (NULL if not).
-SEATS_TAKEN = select(
-    func.count(),
-    func.max(case((_enrollments.c.student_id == _student_id, _enrollments.c.enrolled_at))),
-).where(_enrollments.c.course_id == _course_id)
-_INSERT = insert(_enrollments).returning(_enrollments.c.enrolled_at)
+_capacity = bindparam("capacity", type_=Integer)
+# One statement on the usual path: insert unless the course is full or the student is
+# already in it (reliable under the course's lock), and return when they enrolled.
+_INSERT_IF_ROOM = (
+    insert(_enrollments)
+    .from_select(
+        ["student_id", "course_id"],
+        select(_student_id, _course_id).where(
+            or_(
+                _capacity.is_(None),
+                select(func.count()).where(_enrollments.c.course_id == _course_id).scalar_subquery()
+                < _capacity,
+            ),
+            ~exists().where(
+                _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
+            ),
+        ),
+    )
+    .returning(_enrollments.c.enrolled_at)
+)
 _DELETE = (
     delete(_enrollments)
     .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
@@ -156,15 +180,8 @@ def enroll(
     """
     course = _lock_course(course_id, student_id)
     params = {"student_id": student_id, "course_id": course_id}
-    enrolled, existing_at = execute(SEATS_TAKEN, params).one()
-    if existing_at is not None:
-        if not idempotent:
-            raise AlreadyEnrolled(student_id, course_id)
-        return {**course, "enrolled_at": existing_at}, False
-    if course["capacity"] is not None and enrolled >= course["capacity"]:
-        raise CourseFull(course_id, course["capacity"])
     try:
-        enrolled_at = execute(_INSERT, params).scalar_one()
+        enrolled_at = execute(_INSERT_IF_ROOM, {**params, "capacity": course["capacity"]}).scalar()
     except IntegrityError as error:
         # The course lock keeps a second enrollment of the pair out, so this is the
         # student deleted meanwhile; the primary key stays the last guard all the same.
@@ -175,7 +192,15 @@ def enroll(
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id) from error
         return existing, False
-    return {**course, "enrolled_at": enrolled_at}, True
+    if enrolled_at is not None:
+        return {**course, "enrolled_at": enrolled_at}, True
+    # Not inserted: already enrolled, or no seat left. Which, still under the lock:
+    existing = _find_enrollment(student_id, course_id)
+    if existing is None:
+        raise CourseFull(course_id, course["capacity"])
+    if not idempotent:
+        raise AlreadyEnrolled(student_id, course_id)
+    return existing, False
 
 
 def unenroll(student_id: int, course_id: int) -> None:
