@@ -18,6 +18,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -121,9 +122,30 @@ def wrk(url: str, script: str, seconds: int, connections: int, env: dict) -> dic
     return summary
 
 
-def measure(url: str, script: str, args: argparse.Namespace, env: dict) -> dict:
-    wrk(url, script, args.warmup, args.connections, env)
-    return wrk(url, script, args.duration, args.connections, env)
+def side_by_side(
+    sides: dict[str, tuple[str, dict]], script: str, args: argparse.Namespace
+) -> dict[str, dict]:
+    """Measure each side ``args.rounds`` times, alternating which goes first.
+
+    The machine is shared: its speed drifts within seconds. Alternating rounds put
+    both sides through the same drift; each side's median run is reported, with the
+    ratio of every round.
+    """
+    names = list(sides)
+    runs: dict[str, list[dict]] = {name: [] for name in names}
+    for name in names:
+        url, env = sides[name]
+        wrk(url, script, args.warmup, args.connections, env)
+    for round_ in range(args.rounds):
+        for name in names if round_ % 2 == 0 else reversed(names):
+            url, env = sides[name]
+            runs[name].append(wrk(url, script, args.duration, args.connections, env))
+    result = {name: sorted(runs[name], key=lambda r: r["rps"])[args.rounds // 2] for name in names}
+    first, second = names
+    result["ratios"] = [
+        round(a["rps"] / b["rps"], 3) for a, b in zip(runs[first], runs[second], strict=True)
+    ]
+    return result
 
 
 def explain(database: str, statements: list[tuple[str, str]]) -> list[tuple[str, str, bool]]:
@@ -209,6 +231,7 @@ def main() -> None:
     parser.add_argument("--per-student", type=int, default=10)
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating runs per side")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--scale", type=int, default=10, help="grow enrollments this many times")
     parser.add_argument("--database", default="registrar_bench")
@@ -280,16 +303,11 @@ def main() -> None:
             ("GET /courses", "courses.lua"),
         ):
             log(f"== {name}")
-            results[name] = {}
-            for side, base, extra in (
-                ("project", project, {"BENCH_KEY": key}),
-                ("floor", floor, {}),
-            ):
-                summary = measure(base, script, args, {**lua_env, **extra})
-                if script == "cycle.lua":
-                    summary["cycles_per_s"] = round(summary["rps"] / 2, 1)
-                results[name][side] = summary
-                log(f"   {side:8} {summary}")
+            sides = {"project": (project, {**lua_env, "BENCH_KEY": key}), "floor": (floor, lua_env)}
+            results[name] = side_by_side(sides, script, args)
+            for side in sides:
+                log(f"   {side:8} {results[name][side]}")
+            log(f"   project/floor by round: {results[name]['ratios']}")
 
         log("== p99/p50 at 80 % of the maximum read rate (project)")
         target = 0.8 * results["GET /students/<id>/courses"]["project"]["rps"]
@@ -371,17 +389,21 @@ def write_report(
         f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{command}`.",
         "",
         f"Machine: {machine()}. Both servers: gunicorn, {workers} sync workers; wrk: 1 thread, "
-        f"{args.connections} connections, {args.warmup} s warm-up then {args.duration} s per run.",
+        f"{args.connections} connections, {args.warmup} s warm-up, then {args.rounds} rounds of "
+        f"{args.duration} s per side, alternating which side goes first; each side's median "
+        "round is shown, and the median of the rounds' ratios.",
         "",
         f"{seeded} (the whole `flask seed` command: {seed_seconds:.1f} s).",
         "",
-        "| request | project req/s | floor req/s | project/floor | project p50 / p99 ms | floor p50 / p99 ms | non-2xx (project, floor) | wrk CPU % |",
-        "|---|---|---|---|---|---|---|---|",
+        "| request | project req/s | floor req/s | project/floor | by round | project p50 / p99 ms | floor p50 / p99 ms | non-2xx (project, floor) | wrk CPU % |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, sides in results.items():
         p, f = sides["project"], sides["floor"]
+        by_round = ", ".join(f"{r:.2f}" for r in sides["ratios"])
         lines.append(
-            f"| {name} | {p['rps']:.0f} | {f['rps']:.0f} | **{p['rps'] / f['rps']:.2f}** | "
+            f"| {name} | {p['rps']:.0f} | {f['rps']:.0f} | **{statistics.median(sides['ratios']):.2f}** | "
+            f"{by_round} | "
             f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
             f"{p['non2xx']}, {f['non2xx']} | {p['wrk_cpu_pct']}, {f['wrk_cpu_pct']} |"
         )
