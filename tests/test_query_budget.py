@@ -106,9 +106,7 @@ def test_every_list_costs_at_most_two_statements(app, client, enrolled, path):
     assert spent <= 2, sent
 
 
-def test_enrolling_costs_three_statements_with_the_commit(
-    app, client, enrolled, make_course
-):
+def test_enrolling_costs_three_statements_with_the_commit(app, client, enrolled, make_course):
     student, _ = enrolled
     course = make_course(capacity=100)
     client.get("/courses")
