@@ -8,6 +8,10 @@ if key ~= "" then headers["Authorization"] = "Bearer " .. key end
 json_headers = {["Content-Type"] = "application/json"}
 if key ~= "" then json_headers["Authorization"] = "Bearer " .. key end
 
+-- Each run draws new ids: with wrk's fixed default seed every run would replay the
+-- last one's pairs and find the enrollments it left behind.
+math.randomseed(os.time())
+
 function setup(thread)
   thread:set("seed", math.random(1, 2^30))
 end
