@@ -46,9 +46,8 @@ class Courses(MethodView):
     @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List courses in id order, optionally filtered by code (any case)."""
-        if "code" in args:
-            return paginate(courses.COURSES_BY_CODE, args, {"code": args["code"]})
-        return paginate(courses.ALL_COURSES, args)
+        query, params = courses.COURSES.query(args)
+        return paginate(query, args, params)
 
     @blp.allow()
     @blp.arguments(course_schema)

@@ -62,9 +62,8 @@ class Students(MethodView):
     @blp.response(200, StudentSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List students in id order, optionally filtered by email (any case)."""
-        if "email" in args:
-            return paginate(students.STUDENTS_BY_EMAIL, args, {"email": args["email"]})
-        return paginate(students.ALL_STUDENTS, args)
+        query, params = students.STUDENTS.query(args)
+        return paginate(query, args, params)
 
     @blp.allow()
     @blp.arguments(student_schema)

@@ -15,7 +15,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import CursorResult, Executable, Integer, Select, bindparam, func, select
+from sqlalchemy import (
+    CursorResult,
+    Executable,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    func,
+    select,
+)
 
 from src.extensions import db
 
@@ -37,3 +46,22 @@ class PagedQuery:
             bindparam("offset", type_=Integer)
         )
         self.count = select(func.count()).select_from(query.order_by(None).subquery())
+
+
+class ResourceList:
+    """A table's rows in id order: all of them, or those whose ``column`` equals a value
+    without regard to case (``GET /students?email=``, ``GET /courses?code=``)."""
+
+    def __init__(self, table: Table, column: str) -> None:
+        rows = select(*table.c).order_by(table.c.id)
+        self.column = column
+        self._all = PagedQuery(rows)
+        self._matching = PagedQuery(
+            rows.where(func.lower(table.c[column]) == func.lower(bindparam(column)))
+        )
+
+    def query(self, args: Mapping[str, Any]) -> tuple[PagedQuery, dict[str, Any]]:
+        """The statements that answer these request arguments, and their parameters."""
+        if self.column in args:
+            return self._matching, {self.column: args[self.column]}
+        return self._all, {}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.extensions import db
 from src.models import Course
-from src.services import PagedQuery
+from src.services import ResourceList
 from src.services.enrollments import check_new_capacity
 
 
@@ -30,12 +30,8 @@ def get_course(course_id: int, *, lock: bool = False) -> Course:
     return course
 
 
-_COURSES = select(*Course.__table__.c).order_by(Course.__table__.c.id)
-#: All courses, and the one with ``code`` (any case), in id order.
-ALL_COURSES = PagedQuery(_COURSES)
-COURSES_BY_CODE = PagedQuery(
-    _COURSES.where(func.lower(Course.__table__.c.code) == func.lower(bindparam("code")))
-)
+#: All courses, or the one with ``?code=`` (any case), in id order.
+COURSES = ResourceList(Course.__table__, "code")
 
 
 def _flush_or_code_taken(code: str) -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import EmailTaken, StudentNotFound
 from src.extensions import db
 from src.models import Student
-from src.services import PagedQuery
+from src.services import ResourceList
 
 
 def get_student(student_id: int) -> Student:
@@ -21,12 +21,8 @@ def get_student(student_id: int) -> Student:
     return student
 
 
-_STUDENTS = select(*Student.__table__.c).order_by(Student.__table__.c.id)
-#: All students, and the one with ``email`` (any case), in id order.
-ALL_STUDENTS = PagedQuery(_STUDENTS)
-STUDENTS_BY_EMAIL = PagedQuery(
-    _STUDENTS.where(func.lower(Student.__table__.c.email) == func.lower(bindparam("email")))
-)
+#: All students, or the one with ``?email=`` (any case), in id order.
+STUDENTS = ResourceList(Student.__table__, "email")
 
 
 def _flush_or_email_taken() -> None:
