@@ -186,10 +186,7 @@ def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
         ("student's courses: page", sql(enrollments.STUDENT_COURSES.page, **student, **page)),
         ("roster: existence and total", sql(enrollments.COURSE_TOTAL, **course)),
         ("roster: page", sql(enrollments.COURSE_STUDENTS.page, **course, **page)),
-        (
-            "enroll: seats taken",
-            f"SELECT count(*) FROM student_courses WHERE course_id = {course_id}",
-        ),
+        ("enroll: seats taken", sql(enrollments.SEATS_TAKEN, **course)),
         (
             "unenroll",
             f"DELETE FROM student_courses WHERE student_id = {student_id} AND course_id = {course_id}",

@@ -12,6 +12,7 @@ columns for a student's courses, the student's for a roster) plus ``enrolled_at`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -85,6 +86,8 @@ _LOCK_COURSE = (
     .where(_courses.c.id == _course_id)
     .with_for_update(of=_courses, key_share=True)
 )
+#: How many students a course has (the course's row lock makes it final).
+SEATS_TAKEN = select(func.count()).where(_enrollments.c.course_id == _course_id)
 _capacity = bindparam("capacity", type_=Integer)
 # One statement on the usual path: insert unless the course is full or the student is
 # already in it (reliable under the course's lock), and return when they enrolled.
@@ -95,8 +98,7 @@ _INSERT_IF_ROOM = (
         select(_student_id, _course_id).where(
             or_(
                 _capacity.is_(None),
-                select(func.count()).where(_enrollments.c.course_id == _course_id).scalar_subquery()
-                < _capacity,
+                SEATS_TAKEN.scalar_subquery() < _capacity,
             ),
             ~exists().where(
                 _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
@@ -110,7 +112,6 @@ _DELETE = (
     .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
     .returning(_enrollments.c.course_id)
 )
-_COUNT_FOR_COURSE = select(func.count()).where(_enrollments.c.course_id == _course_id)
 
 
 def _missing_enrollment_error(student_id: int, course_id: int) -> DomainError:
@@ -122,20 +123,21 @@ def _missing_enrollment_error(student_id: int, course_id: int) -> DomainError:
     return NotEnrolled(student_id, course_id)
 
 
+def _total(statement: Any, key: str, owner_id: int, missing: Callable[[int], DomainError]) -> int:
+    total = execute(statement, {key: owner_id}).scalar()
+    if total is None:
+        raise missing(owner_id)
+    return total
+
+
 def count_student_enrollments(student_id: int) -> int:
     """How many courses the student is enrolled in; :class:`StudentNotFound` if none such."""
-    total = execute(STUDENT_TOTAL, {"student_id": student_id}).scalar()
-    if total is None:
-        raise StudentNotFound(student_id)
-    return total
+    return _total(STUDENT_TOTAL, "student_id", student_id, StudentNotFound)
 
 
 def count_course_enrollments(course_id: int) -> int:
     """How many students the course has; :class:`CourseNotFound` if none such."""
-    total = execute(COURSE_TOTAL, {"course_id": course_id}).scalar()
-    if total is None:
-        raise CourseNotFound(course_id)
-    return total
+    return _total(COURSE_TOTAL, "course_id", course_id, CourseNotFound)
 
 
 def get_enrollment(student_id: int, course_id: int) -> RowMapping:
@@ -217,6 +219,6 @@ def check_new_capacity(course_id: int, capacity: int | None) -> None:
     """
     if capacity is None:
         return
-    enrolled = execute(_COUNT_FOR_COURSE, {"course_id": course_id}).scalar_one()
+    enrolled = execute(SEATS_TAKEN, {"course_id": course_id}).scalar_one()
     if enrolled > capacity:
         raise CapacityBelowEnrollment(capacity, enrolled)
