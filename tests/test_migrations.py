@@ -154,6 +154,13 @@ def test_indexes_on_existing_tables_are_built_concurrently():
     # Every index after the first migration of its table goes on a table with data.
     sql = offline_sql("20231101_api_keys:head", "head:20231101_api_keys")
 
-    statements = re.findall(r"(?:CREATE|DROP) INDEX[^;]*;", sql)
+    # A table created in this range is new and empty: its own indexes need no care.
+    new_tables = set(re.findall(r"CREATE TABLE (\w+)", sql))
+    new_indexes = set(re.findall(rf"CREATE INDEX (\w+) ON (?:{'|'.join(new_tables)}) ", sql))
+    statements = [
+        statement
+        for statement in re.findall(r"(?:CREATE|DROP) INDEX[^;]*;", sql)
+        if not set(re.findall(r"\w+", statement)) & new_indexes
+    ]
     assert statements
     assert all("INDEX CONCURRENTLY" in statement for statement in statements), statements

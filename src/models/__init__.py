@@ -3,7 +3,8 @@
 from src.models.api_key import ApiKey
 from src.models.base import Base
 from src.models.course import Course
+from src.models.enrollment_event import EnrollmentEvent
 from src.models.student import Student
 from src.models.student_course import StudentCourse
 
-__all__ = ["ApiKey", "Base", "Course", "Student", "StudentCourse"]
+__all__ = ["ApiKey", "Base", "Course", "EnrollmentEvent", "Student", "StudentCourse"]
