@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import insert
 
 from src.extensions import db
-from src.models import Course, Student, StudentCourse
+from src.models import Course, EnrollmentEvent, Student, StudentCourse
+from src.services import events
 
 FIRST_NAMES = [
     "Ada", "Alan", "Barbara", "Claude", "Donald", "Edsger", "Frances", "Grace", "Hedy",
@@ -103,6 +104,13 @@ def seed(
                 open_courses.remove(course_id)
     if enrollment_rows:
         db.session.execute(insert(StudentCourse), enrollment_rows)
+        # Seeded enrollments are changes like any other: the feed and histories show them.
+        actor = events.CLI.columns()
+        event_rows = [
+            {"type": "enrolled", "student_id": r["student_id"], "course_id": r["course_id"]} | actor
+            for r in enrollment_rows
+        ]
+        db.session.execute(insert(EnrollmentEvent), event_rows)
     db.session.commit()
     return SeedResult(len(student_ids), len(course_ids), len(enrollment_rows))
 

@@ -40,6 +40,14 @@ def count_statements(app) -> Iterator[list[str]]:
         event.remove(engine, "commit", on_commit)
 
 
+def event_statements(app) -> int:
+    """Statements a change spends on recording its event: none on PostgreSQL, where
+    the event rides in the change's own statement, one on SQLite, which has no
+    data-modifying CTE (and no round trip to save: it runs in process)."""
+    with app.app_context():
+        return 0 if db.engine.dialect.name == "postgresql" else 1
+
+
 def _without_sqlite_begin(statements: list[str]) -> list[str]:
     # SQLite's BEGIN IMMEDIATE is ours (src/models/base.py); PostgreSQL's BEGIN is implicit.
     return [s for s in statements if s != "BEGIN IMMEDIATE"]
@@ -115,8 +123,8 @@ def test_enrolling_costs_three_statements_with_the_commit(app, client, enrolled,
         app, client, "POST", f"/students/{student['id']}/courses", json={"course_id": course["id"]}
     )
 
-    # The issue allows four; lock, insert-if-room and commit are all it takes.
-    assert spent <= 3, sent
+    # The issue allows four; lock, insert-if-room (and its event) and commit are all it takes.
+    assert spent <= 3 + event_statements(app), sent
     assert sent[-1] == "COMMIT"
 
 
@@ -127,7 +135,7 @@ def test_unenrolling_costs_at_most_two_statements_with_the_commit(app, client, e
         app, client, "DELETE", f"/students/{student['id']}/courses/{courses[1]['id']}"
     )
 
-    assert spent <= 2, sent
+    assert spent <= 2 + event_statements(app), sent
 
 
 @pytest.mark.parametrize(

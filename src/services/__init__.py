@@ -12,7 +12,7 @@ rows (mappings), which the schemas dump like objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -29,8 +29,11 @@ from sqlalchemy import (
 from src.extensions import db
 
 
-def execute(statement: Executable, params: Mapping[str, Any] | None = None) -> CursorResult[Any]:
-    """Run a Core statement in the session's transaction (begun if need be)."""
+def execute(
+    statement: Executable, params: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None
+) -> CursorResult[Any]:
+    """Run a Core statement in the session's transaction (begun if need be); a list of
+    parameter sets runs it once for each (executemany)."""
     return db.session.connection().execute(statement, params)
 
 

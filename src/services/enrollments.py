@@ -39,7 +39,7 @@ from src.exceptions import (
 )
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
-from src.services import PagedQuery, execute
+from src.services import PagedQuery, events, execute
 
 _students = Student.__table__
 _courses = Course.__table__
@@ -105,12 +105,14 @@ _INSERT_IF_ROOM = (
             ),
         ),
     )
-    .returning(_enrollments.c.enrolled_at)
+    .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
-_DELETE = (
+_ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled")
+_UNENROLL = events.Recorded(
     delete(_enrollments)
     .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
-    .returning(_enrollments.c.course_id)
+    .returning(_enrollments.c.student_id, _enrollments.c.course_id),
+    "dropped",
 )
 
 
@@ -183,7 +185,7 @@ def enroll(
     course = _lock_course(course_id, student_id)
     params = {"student_id": student_id, "course_id": course_id}
     try:
-        enrolled_at = execute(_INSERT_IF_ROOM, {**params, "capacity": course["capacity"]}).scalar()
+        inserted = _ENROLL.execute({**params, "capacity": course["capacity"]})
     except IntegrityError as error:
         # The course lock keeps a second enrollment of the pair out, so this is the
         # student deleted meanwhile; the primary key stays the last guard all the same.
@@ -194,8 +196,8 @@ def enroll(
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id) from error
         return existing, False
-    if enrolled_at is not None:
-        return {**course, "enrolled_at": enrolled_at}, True
+    if inserted:
+        return {**course, "enrolled_at": inserted[0]["enrolled_at"]}, True
     # Not inserted: already enrolled, or no seat left. Which, still under the lock:
     existing = _find_enrollment(student_id, course_id)
     if existing is None:
@@ -207,7 +209,7 @@ def enroll(
 
 def unenroll(student_id: int, course_id: int) -> None:
     """Remove a student from a course; the 404s as in :func:`get_enrollment`."""
-    if execute(_DELETE, {"student_id": student_id, "course_id": course_id}).first() is None:
+    if not _UNENROLL.execute({"student_id": student_id, "course_id": course_id}):
         raise _missing_enrollment_error(student_id, course_id)
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import EmailTaken, StudentNotFound
 from src.extensions import db
 from src.models import Student
-from src.services import ResourceList
+from src.services import ResourceList, events, execute
 
 
 def get_student(student_id: int) -> Student:
@@ -51,10 +51,17 @@ def update_student(student_id: int, changes: dict[str, Any]) -> Student:
     return student
 
 
+_LOCK_STUDENT = select(Student.id).where(Student.id == bindparam("student_id")).with_for_update()
+
+
 def delete_student(student_id: int) -> None:
-    """Delete a student (the database cascades to its enrollments)."""
-    deleted = db.session.execute(
-        delete(Student).where(Student.id == student_id).returning(Student.id)
-    ).first()
-    if deleted is None:
+    """Delete a student; the database cascades to its enrollments, each of which is
+    recorded as dropped (reason ``student-deleted``).
+
+    The student's row is locked first: an enrollment racing the delete either
+    committed before (and is recorded) or fails its foreign-key check after.
+    """
+    if execute(_LOCK_STUDENT, {"student_id": student_id}).first() is None:
         raise StudentNotFound(student_id)
+    events.drop_all_of_student(student_id)
+    db.session.execute(delete(Student).where(Student.id == student_id))

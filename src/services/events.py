@@ -1,0 +1,390 @@
+"""Enrollment events: written with each change, read as one pair's history or as a feed.
+
+Writing
+-------
+Every function that changes an enrollment calls :func:`record` in the same
+transaction, right after the statement that made the change and for the rows that
+statement changed (its ``RETURNING``), so an event exists if and only if its change
+committed, and a change that two requests race for is recorded once.
+
+The feed, and why it never misses an event
+------------------------------------------
+Ids come from a sequence, taken when the event is written, not when it commits: on
+PostgreSQL a transaction holding id 5 can commit after one holding id 6, and a
+poller already past 6 would never see 5. Ordering by transaction id alone fails the
+other way: a transaction that got its id early (from an earlier write) can drop an
+enrollment that a younger transaction created.
+
+The feed cuts history into batches by snapshots, as PgQ does. A batch holds the
+events of the transactions that a snapshot ``hi`` sees as committed and the previous
+batch's snapshot ``lo`` did not (``pg_visible_in_snapshot``, computed here from the
+snapshot's ``xmin:xmax:xip`` text on the ``txid`` column). Snapshots only ever grow,
+so every committed transaction falls into exactly one batch: the first whose
+snapshot sees it. Inside a batch, events are in id order. Two changes of one pair
+are in the right order too: a change that depends on another (a drop of the
+enrollment a younger transaction made) can only see it, and so only take its event
+id, after that transaction committed, so its id is larger; and any snapshot that sees
+the later commit sees the earlier one, so the later change is never in an earlier
+batch.
+
+A cursor is ``(lo, hi, last id)``: ``hi`` is taken on the first page of a batch and
+kept until the batch is read, then becomes the next ``lo``.
+
+Cost: on writes, nothing but the ``txid`` column's default (the transaction has an id
+already, being a writer); no lock is shared between writers. On reads, one statement
+for the snapshot when a batch starts, and a range scan of the ``txid`` index from
+``lo``'s xmin, so a page at the end of a long feed reads only the recent events. A
+transaction left open for long holds ``xmin`` back and widens that range.
+
+SQLite has one writer at a time (``BEGIN IMMEDIATE``), so ids are taken in commit
+order and the snapshots stay empty: the cursor is the last id.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from flask import g, has_request_context
+from sqlalchemy import (
+    Integer,
+    RowMapping,
+    all_,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    not_,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.types import BigInteger
+
+from src.exceptions import CourseNotFound, StudentNotFound
+from src.extensions import db
+from src.models import Course, EnrollmentEvent, Student, StudentCourse
+from src.services import PagedQuery, execute
+
+_events = EnrollmentEvent.__table__
+_enrollments = StudentCourse.__table__
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who caused a change, as events record it. Never the key itself."""
+
+    kind: str
+    key_prefix: str | None = None
+    role: str | None = None
+
+    def columns(self) -> dict[str, str | None]:
+        """The event columns that record this actor."""
+        return {
+            "actor_kind": self.kind,
+            "actor_key_prefix": self.key_prefix,
+            "actor_role": self.role,
+        }
+
+
+CLI = Actor("cli")
+SYSTEM = Actor("system")
+
+
+def current_actor() -> Actor:
+    """The caller of this request (its API key), or the command line outside requests."""
+    if has_request_context():
+        principal = g.get("principal")
+        if principal is not None:
+            return Actor("api_key", principal.prefix, principal.role)
+        return SYSTEM
+    return CLI
+
+
+_RECORD = insert(_events).values(
+    type=bindparam("type"),
+    student_id=bindparam("student_id"),
+    course_id=bindparam("course_id"),
+    reason=bindparam("reason"),
+    actor_kind=bindparam("actor_kind"),
+    actor_key_prefix=bindparam("actor_key_prefix"),
+    actor_role=bindparam("actor_role"),
+)
+
+
+def record(
+    type_: str,
+    student_id: int,
+    course_id: int,
+    *,
+    reason: str | None = None,
+    actor: Actor | None = None,
+) -> None:
+    """Write the event of a change made in this transaction."""
+    params = {"type": type_, "student_id": student_id, "course_id": course_id, "reason": reason}
+    execute(_RECORD, params | (actor or current_actor()).columns())
+
+
+_EVENT_COLUMNS = [
+    "type",
+    "student_id",
+    "course_id",
+    "reason",
+    "actor_kind",
+    "actor_key_prefix",
+    "actor_role",
+]
+
+
+class Recorded:
+    """A statement that changes enrollments (returning the ``student_id`` and
+    ``course_id`` of each row it changed) and records an event of ``type_`` per row.
+
+    On PostgreSQL the event rides in the change's own statement, as a data-modifying
+    CTE: no extra round trip on the hot paths. SQLite has no such CTE and no round
+    trips to save; there the events follow in a second statement. Either way the
+    events come from the rows the statement changed, never from an earlier read: two
+    requests racing to change one row record it once.
+    """
+
+    def __init__(self, change: Any, type_: str) -> None:
+        self.change = change
+        self.type = type_
+        changed = change.cte("changed")
+        event = insert(_events).from_select(
+            _EVENT_COLUMNS,
+            select(
+                literal(type_),
+                changed.c.student_id,
+                changed.c.course_id,
+                bindparam("reason"),
+                bindparam("actor_kind"),
+                bindparam("actor_key_prefix"),
+                bindparam("actor_role"),
+            ),
+        )
+        self.in_one_statement = select(changed).add_cte(event.cte("recorded"))
+
+    def execute(self, params: Mapping[str, Any], *, reason: str | None = None) -> list[RowMapping]:
+        """Make the change and record it; return the changed rows."""
+        recorded = {"reason": reason} | current_actor().columns()
+        if db.session.get_bind().dialect.name == "postgresql":
+            return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
+        rows = execute(self.change, params).mappings().all()
+        if rows:
+            events = [
+                {"type": self.type, "student_id": r["student_id"], "course_id": r["course_id"]}
+                | recorded
+                for r in rows
+            ]
+            execute(_RECORD, events)
+        return rows
+
+
+#: Delete a student's enrollments, each recorded as dropped.
+DROP_ALL_OF_STUDENT = Recorded(
+    delete(_enrollments)
+    .where(_enrollments.c.student_id == bindparam("student_id"))
+    .returning(_enrollments.c.student_id, _enrollments.c.course_id),
+    "dropped",
+)
+
+
+def drop_all_of_student(student_id: int) -> None:
+    """Delete the student's enrollments, each recorded as dropped (reason
+    ``student-deleted``); the caller holds the student's row lock and deletes it next."""
+    DROP_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
+
+
+def as_event(row: RowMapping) -> dict[str, Any]:
+    """An event row as the API shows it: an opaque string id, and the actor as an object."""
+    actor: dict[str, Any] = {"kind": row["actor_kind"]}
+    if row["actor_kind"] == "api_key":
+        actor |= {"key_prefix": row["actor_key_prefix"], "role": row["actor_role"]}
+    return {
+        "id": str(row["id"]),
+        "type": row["type"],
+        "student_id": row["student_id"],
+        "course_id": row["course_id"],
+        "occurred_at": row["occurred_at"],
+        "actor": actor,
+        "reason": row["reason"],
+    }
+
+
+_students = Student.__table__
+_courses = Course.__table__
+_student_id = bindparam("student_id")
+_course_id = bindparam("course_id")
+#: Whether the student and the course exist, and how many events the pair has.
+HISTORY_TOTAL = select(
+    exists().where(_students.c.id == _student_id).label("student_exists"),
+    exists().where(_courses.c.id == _course_id).label("course_exists"),
+    select(func.count())
+    .where(_events.c.student_id == _student_id, _events.c.course_id == _course_id)
+    .scalar_subquery()
+    .label("total"),
+)
+
+
+def count_history(student_id: int, course_id: int) -> int:
+    """How many events the pair has; :class:`StudentNotFound` or :class:`CourseNotFound`
+    when either is missing (a dropped pair keeps its history)."""
+    row = execute(HISTORY_TOTAL, {"student_id": student_id, "course_id": course_id}).one()
+    if not row.student_exists:
+        raise StudentNotFound(student_id)
+    if not row.course_exists:
+        raise CourseNotFound(course_id)
+    return row.total
+
+
+#: One pair's events, oldest first.
+HISTORY = PagedQuery(
+    select(_events)
+    .where(
+        _events.c.student_id == bindparam("student_id"),
+        _events.c.course_id == bindparam("course_id"),
+    )
+    .order_by(_events.c.id)
+)
+
+
+# -- The feed -------------------------------------------------------------------------
+
+
+class InvalidCursor(ValueError):
+    """A cursor this service did not hand out."""
+
+
+_SNAPSHOT = re.compile(r"^(\d{1,19}):(\d{1,19}):((?:\d{1,19}(?:,\d{1,19})*)?)$")
+#: More transactions in progress at once than PostgreSQL can have connections.
+_MAX_IN_PROGRESS = 10_000
+_MAX_ID = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A PostgreSQL snapshot (``pg_current_snapshot()``): transactions below ``xmin``
+    have ended, those from ``xmax`` on had not begun, ``xip`` were in progress."""
+
+    xmin: int
+    xmax: int
+    xip: tuple[int, ...] = ()
+
+    @classmethod
+    def parse(cls, value: str) -> Snapshot:
+        """Parse ``xmin:xmax:xip,...``; :class:`InvalidCursor` unless well formed."""
+        match = _SNAPSHOT.match(value)
+        if match is None:
+            raise InvalidCursor(value)
+        xmin, xmax = int(match[1]), int(match[2])
+        xip = tuple(int(x) for x in match[3].split(",")) if match[3] else ()
+        in_range = all(xmin <= x < xmax for x in xip)
+        if not (xmin <= xmax <= _MAX_ID and in_range and len(xip) <= _MAX_IN_PROGRESS):
+            raise InvalidCursor(value)
+        if list(xip) != sorted(set(xip)):
+            raise InvalidCursor(value)
+        return cls(xmin, xmax, xip)
+
+    def __str__(self) -> str:
+        return f"{self.xmin}:{self.xmax}:{','.join(map(str, self.xip))}"
+
+
+#: Sees nothing: where the feed begins.
+NOTHING = Snapshot(0, 0)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a client is in the feed: past the batch seen by ``lo``, and, inside the
+    batch ``hi`` sees, past the event ``last_id``."""
+
+    lo: Snapshot = NOTHING
+    hi: Snapshot | None = None
+    last_id: int = 0
+
+    def encode(self) -> str:
+        """The opaque string handed to clients."""
+        raw = f"1|{self.lo}|{self.hi or ''}|{self.last_id}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, value: str) -> Cursor:
+        """The cursor ``encode`` made; :class:`InvalidCursor` for anything else."""
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
+        except (binascii.Error, ValueError):
+            raise InvalidCursor(value) from None
+        parts = raw.split("|")
+        if len(parts) != 4 or parts[0] != "1" or not re.fullmatch(r"\d{1,19}", parts[3]):
+            raise InvalidCursor(value)
+        last_id = int(parts[3])
+        hi = Snapshot.parse(parts[2]) if parts[2] else None
+        if last_id > _MAX_ID or (hi is None and last_id and parts[1] != str(NOTHING)):
+            raise InvalidCursor(value)
+        return cls(Snapshot.parse(parts[1]), hi, last_id)
+
+
+_txid = _events.c.txid
+_bigints = ARRAY(BigInteger)
+# Visible in ``hi`` and not in ``lo`` (given txid >= lo's xmin): see the module's doc.
+_PG_PAGE = (
+    select(_events)
+    .where(
+        _txid >= bindparam("lo_xmin", type_=BigInteger),
+        _txid < bindparam("hi_xmax", type_=BigInteger),
+        _txid != all_(bindparam("hi_xip", type_=_bigints)),
+        not_(
+            and_(
+                _txid < bindparam("lo_xmax", type_=BigInteger),
+                _txid != all_(bindparam("lo_xip", type_=_bigints)),
+            )
+        ),
+        _events.c.id > bindparam("last_id", type_=BigInteger),
+    )
+    .order_by(_events.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+_PG_SNAPSHOT = select(text("pg_current_snapshot()::text"))
+_ID_PAGE = (
+    select(_events)
+    .where(_events.c.id > bindparam("last_id", type_=BigInteger))
+    .order_by(_events.c.id)
+    .limit(bindparam("limit", type_=Integer))
+)
+
+
+def read_feed(cursor: Cursor, limit: int) -> tuple[list[RowMapping], Cursor]:
+    """Up to ``limit`` events after ``cursor`` in feed order, and the cursor after them."""
+    if db.session.get_bind().dialect.name != "postgresql":
+        rows = execute(_ID_PAGE, {"last_id": cursor.last_id, "limit": limit}).mappings().all()
+        return rows, Cursor(last_id=rows[-1]["id"] if rows else cursor.last_id)
+    hi = cursor.hi or Snapshot.parse(execute(_PG_SNAPSHOT).scalar_one())
+    params = {
+        "lo_xmin": cursor.lo.xmin,
+        "lo_xmax": cursor.lo.xmax,
+        "lo_xip": list(cursor.lo.xip),
+        "hi_xmax": hi.xmax,
+        "hi_xip": list(hi.xip),
+        "last_id": cursor.last_id,
+        "limit": limit + 1,  # one more tells whether the batch goes on
+    }
+    rows = execute(_PG_PAGE, params).mappings().all()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, Cursor(cursor.lo, hi, rows[-1]["id"])
+    return rows, Cursor(lo=hi)
+
+
+def prune(before: datetime) -> int:
+    """Delete the events that occurred before ``before``; return how many."""
+    result = execute(delete(_events).where(_events.c.occurred_at < before))
+    return result.rowcount
