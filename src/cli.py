@@ -22,6 +22,7 @@ from src.health import check_schema, code_head
 from src.models import ApiKey
 from src.models.api_key import ROLES
 from src.seed import seed
+from src.services import events
 
 
 class CheckFailed(click.ClickException):
@@ -180,6 +181,31 @@ def seed_command(students: int, courses: int, per_student: int, random_seed: int
     )
 
 
+@click.group("events")
+def events_group() -> None:
+    """Manage the enrollment history and change feed."""
+
+
+@events_group.command("prune")
+@click.option(
+    "--before",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    required=True,
+    help="Delete events that occurred before this UTC date (or date and time).",
+)
+@with_appcontext
+def prune_events(before: datetime) -> None:
+    """Delete old events, to limit how long the history is kept.
+
+    A feed client whose cursor is older than the cut misses the pruned events: the
+    feed's exactly-once promise holds only for clients that keep up.
+    """
+    deleted = events.prune(before.replace(tzinfo=UTC))
+    db.session.commit()
+    plural = "" if deleted == 1 else "s"
+    click.echo(f"Deleted {deleted} event{plural} before {before:%Y-%m-%d %H:%M:%S} UTC.")
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -189,3 +215,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(deploy_check)
     app.cli.add_command(api_key)
     app.cli.add_command(seed_command)
+    app.cli.add_command(events_group)

@@ -7,9 +7,14 @@ unknown on load, so ids and timestamps in a body are rejected, never ignored.
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from src.fields import FREE_TEXT_PATTERN, MAX_INT32, StrictInteger, identifier, single_line
+from src.models.api_key import ROLES
+from src.models.enrollment_event import ACTOR_KINDS, EVENT_TYPES
+from src.services.events import Cursor, InvalidCursor
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
 
@@ -127,6 +132,78 @@ class EnrolledStudentSchema(StudentSchema):
     """A student on a course's roster, with when they enrolled."""
 
     enrolled_at = fields.AwareDateTime(dump_only=True)
+
+
+# -- Events ----------------------------------------------------------------------
+
+
+class ActorSchema(Schema):
+    """Who caused a change: a request's API key, an operator's command, or the service."""
+
+    kind = fields.String(required=True, validate=validate.OneOf(ACTOR_KINDS))
+    key_prefix = fields.String(
+        metadata={"description": "The key's public prefix (kind `api_key` only); never the key."}
+    )
+    role = fields.String(
+        validate=validate.OneOf(ROLES), metadata={"description": "The key's role (`api_key`)."}
+    )
+
+
+def _event_types_description() -> str:
+    return "What changed: " + "; ".join(f"`{t}`: {d}" for t, d in EVENT_TYPES.items())
+
+
+class EventSchema(Schema):
+    """One change of one enrollment."""
+
+    id = fields.String(
+        required=True, metadata={"description": "Opaque; compare for equality only."}
+    )
+    type = fields.String(
+        required=True,
+        validate=validate.OneOf(list(EVENT_TYPES)),
+        metadata={"description": _event_types_description()},
+    )
+    student_id = fields.Integer(required=True)
+    course_id = fields.Integer(required=True)
+    occurred_at = fields.AwareDateTime(
+        required=True, metadata={"description": "When the change was made, set by the database."}
+    )
+    actor = fields.Nested(ActorSchema, required=True)
+    reason = fields.String(required=True, allow_none=True)
+
+
+class CursorField(fields.String):
+    """A feed cursor, as the service handed it out; anything else is invalid."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Cursor:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return Cursor.decode(text)
+        except InvalidCursor:
+            raise ValidationError("Not a cursor this service handed out.") from None
+
+
+class FeedQuerySchema(Schema):
+    """Query parameters of ``GET /events``."""
+
+    after = CursorField(
+        metadata={"description": "The `cursor` of the previous page; omit to start."},
+    )
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "Most events to return."},
+    )
+
+
+class FeedSchema(Schema):
+    """A page of the change feed."""
+
+    events = fields.List(fields.Nested(EventSchema), required=True)
+    cursor = fields.String(
+        required=True, metadata={"description": "Pass as `after` to read on from here."}
+    )
 
 
 #: Schema instances used by the views: one each for create, partial update and lists.

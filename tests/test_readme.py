@@ -16,6 +16,7 @@ EXPECTED = [
     201, 200, 200, 200,  # courses: create, filter, read, patch
     201, 204, 201, 204,  # delete a course and a student
     201, 200, 200, 200, 409, 200, 204, 404,  # enrollment walk-through
+    200, 200,  # history, change feed
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example
 ]  # fmt: skip

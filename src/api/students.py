@@ -14,13 +14,14 @@ from src.extensions import db
 from src.schemas import (
     EnrolledCourseSchema,
     EnrollmentRequestSchema,
+    EventSchema,
     PaginationSchema,
     StudentQuerySchema,
     StudentSchema,
     student_schema,
     student_update_schema,
 )
-from src.services import enrollments, students
+from src.services import enrollments, events, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 
@@ -173,3 +174,19 @@ class StudentCourse(MethodView):
         """Unenroll the student from the course."""
         enrollments.unenroll(student_id, course_id)
         db.session.commit()
+
+
+@blp.route("/students/<id:student_id>/courses/<id:course_id>/history")
+class EnrollmentHistory(MethodView):
+    """Every change of one enrollment."""
+
+    @blp.allow(reader, own_student)
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(200, EventSchema(many=True), headers=LIST_HEADERS)
+    @blp.problem(404, "student-not-found", "course-not-found")
+    def get(self, args: dict[str, Any], student_id: int, course_id: int) -> Any:
+        """List the pair's events, oldest first; they outlive the enrollment itself."""
+        total = events.count_history(student_id, course_id)
+        params = {"student_id": student_id, "course_id": course_id}
+        rows, headers = paginate(events.HISTORY, args, params, total=total)
+        return [events.as_event(row) for row in rows], headers

@@ -32,6 +32,8 @@ OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
     ("PATCH", "/courses/<id:course_id>", "/courses/{c}", {"title": "Renamed"}, set()),
     ("DELETE", "/courses/<id:course_id>", "/courses/{d}", None, set()),
     ("GET", "/courses/<id:course_id>/students", "/courses/{c}/students", None, {"reader"}),
+    ("GET", "/students/<id:student_id>/courses/<id:course_id>/history", "/students/{a}/courses/{c}/history", None, {"reader", "student_a"}),
+    ("GET", "/events", "/events", None, {"reader"}),
     ("GET", "/metrics", "/metrics", None, {"reader"}),
 ]  # fmt: skip
 

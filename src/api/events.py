@@ -1,0 +1,37 @@
+"""``/events``: the change feed of every enrollment change, in commit order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+
+from src.api import Blueprint
+from src.auth import reader
+from src.schemas import FeedQuerySchema, FeedSchema
+from src.services import events
+from src.services.events import Cursor
+
+blp = Blueprint(
+    "events",
+    __name__,
+    description="The enrollment change feed: every committed change, exactly once, in order.",
+)
+
+
+@blp.route("/events")
+class Events(MethodView):
+    """The change feed."""
+
+    @blp.allow(reader)
+    @blp.arguments(FeedQuerySchema, location="query")
+    @blp.response(200, FeedSchema)
+    def get(self, args: dict[str, Any]) -> Any:
+        """Read the events committed after ``after`` (from the beginning without it).
+
+        Follow the returned ``cursor`` to see every committed event exactly once, each
+        enrollment's events in the order they happened. An empty page still returns a
+        cursor to poll with.
+        """
+        rows, cursor = events.read_feed(args.get("after", Cursor()), args["limit"])
+        return {"events": [events.as_event(row) for row in rows], "cursor": cursor.encode()}

@@ -1,0 +1,322 @@
+"""Enrollment events: what each change writes, a pair's history, and the change feed."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from src.extensions import db
+from src.models import EnrollmentEvent
+from tests.conftest import assert_problem, new_key
+
+
+def enroll(client, student_id, course_id):
+    return client.post(f"/students/{student_id}/courses", json={"course_id": course_id})
+
+
+def stored_events() -> list[tuple[str, int, int, str | None]]:
+    db.session.expire_all()
+    rows = db.session.execute(
+        select(
+            EnrollmentEvent.type,
+            EnrollmentEvent.student_id,
+            EnrollmentEvent.course_id,
+            EnrollmentEvent.reason,
+        ).order_by(EnrollmentEvent.id)
+    )
+    return [tuple(row) for row in rows]
+
+
+def prefix_of(key: str) -> str:
+    return key.split("_")[1]
+
+
+@pytest.fixture
+def pair(make_student, make_course):
+    return make_student()["id"], make_course()["id"]
+
+
+# -- What each change writes ------------------------------------------------------------
+
+
+def test_enrolling_writes_an_enrolled_event_with_the_callers_key(app, client, pair):
+    student_id, course_id = pair
+
+    assert enroll(client, student_id, course_id).status_code == 201
+
+    assert stored_events() == [("enrolled", student_id, course_id, None)]
+    history = client.get(f"/students/{student_id}/courses/{course_id}/history").get_json()
+    key = app.config["TEST_API_KEY"]
+    assert history[0]["actor"] == {"kind": "api_key", "key_prefix": prefix_of(key), "role": "admin"}
+    assert key not in str(history)
+    assert isinstance(history[0]["id"], str)
+    assert datetime.fromisoformat(history[0]["occurred_at"]).utcoffset().total_seconds() == 0
+    assert list(history[0]) == [
+        "id", "type", "student_id", "course_id", "occurred_at", "actor", "reason",
+    ]  # fmt: skip
+
+
+def test_a_student_key_is_its_own_actor(app, pair):
+    student_id, course_id = pair
+    key = new_key(app, "student", student_id)
+    client = app.test_client(api_key=key)
+
+    assert enroll(client, student_id, course_id).status_code == 201
+
+    history = client.get(f"/students/{student_id}/courses/{course_id}/history").get_json()
+    assert history[0]["actor"] == {
+        "kind": "api_key",
+        "key_prefix": prefix_of(key),
+        "role": "student",
+    }
+
+
+def test_unenrolling_writes_a_dropped_event(client, pair):
+    student_id, course_id = pair
+    enroll(client, student_id, course_id)
+
+    assert client.delete(f"/students/{student_id}/courses/{course_id}").status_code == 204
+
+    assert stored_events() == [
+        ("enrolled", student_id, course_id, None),
+        ("dropped", student_id, course_id, None),
+    ]
+
+
+def test_put_writes_an_event_only_when_it_enrolls(client, pair):
+    student_id, course_id = pair
+
+    assert client.put(f"/students/{student_id}/courses/{course_id}").status_code == 201
+    assert client.put(f"/students/{student_id}/courses/{course_id}").status_code == 200
+
+    assert stored_events() == [("enrolled", student_id, course_id, None)]
+
+
+def test_refused_changes_write_nothing(client, make_student, make_course):
+    course = make_course(capacity=1)
+    first, second = make_student()["id"], make_student()["id"]
+    enroll(client, first, course["id"])
+
+    assert enroll(client, second, course["id"]).status_code == 409  # full
+    assert enroll(client, first, course["id"]).status_code == 409  # already enrolled
+    assert client.delete(f"/students/{second}/courses/{course['id']}").status_code == 404
+    assert enroll(client, first, 999).status_code == 404
+
+    assert stored_events() == [("enrolled", first, course["id"], None)]
+
+
+def test_deleting_a_student_drops_each_enrollment_with_a_reason(client, make_student, make_course):
+    student_id = make_student()["id"]
+    other = make_student()["id"]
+    courses = [make_course()["id"] for _ in range(3)]
+    for course_id in courses:
+        enroll(client, student_id, course_id)
+    enroll(client, other, courses[0])
+
+    assert client.delete(f"/students/{student_id}").status_code == 204
+
+    drops = [e for e in stored_events() if e[0] == "dropped"]
+    assert drops == [("dropped", student_id, c, "student-deleted") for c in courses]
+
+
+def test_deleting_a_student_without_enrollments_writes_nothing(client, make_student):
+    student_id = make_student()["id"]
+
+    assert client.delete(f"/students/{student_id}").status_code == 204
+    assert client.delete(f"/students/{student_id}").status_code == 404
+
+    assert stored_events() == []
+
+
+# -- History ----------------------------------------------------------------------------
+
+
+def test_history_lists_a_pairs_events_oldest_first_after_the_drop(client, pair, make_course):
+    student_id, course_id = pair
+    other_course = make_course()["id"]
+    enroll(client, student_id, course_id)
+    enroll(client, student_id, other_course)
+    client.delete(f"/students/{student_id}/courses/{course_id}")
+    enroll(client, student_id, course_id)
+    client.delete(f"/students/{student_id}/courses/{course_id}")
+
+    response = client.get(f"/students/{student_id}/courses/{course_id}/history")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert [e["type"] for e in body] == ["enrolled", "dropped", "enrolled", "dropped"]
+    assert {(e["student_id"], e["course_id"]) for e in body} == {(student_id, course_id)}
+    assert response.headers["X-Total-Count"] == "4"
+
+
+def test_history_is_paginated(client, pair):
+    student_id, course_id = pair
+    for _ in range(3):
+        enroll(client, student_id, course_id)
+        client.delete(f"/students/{student_id}/courses/{course_id}")
+
+    response = client.get(f"/students/{student_id}/courses/{course_id}/history?limit=4&offset=4")
+
+    assert [e["type"] for e in response.get_json()] == ["enrolled", "dropped"]
+    assert response.headers["X-Total-Count"] == "6"
+    assert 'rel="prev"' in response.headers["Link"]
+
+
+def test_history_of_a_pair_without_events_is_empty(client, pair):
+    student_id, course_id = pair
+
+    response = client.get(f"/students/{student_id}/courses/{course_id}/history")
+
+    assert response.status_code == 200
+    assert response.get_json() == []
+
+
+def test_history_of_unknown_student_or_course_is_404(client, pair):
+    student_id, course_id = pair
+
+    assert_problem(
+        client.get(f"/students/999/courses/{course_id}/history"), 404, "student-not-found"
+    )
+    assert_problem(
+        client.get(f"/students/{student_id}/courses/999/history"), 404, "course-not-found"
+    )
+
+
+def test_history_is_readable_by_readers_and_the_student_only(app, client, make_student, pair):
+    student_id, course_id = pair
+    other = make_student()["id"]
+    path = f"/students/{student_id}/courses/{course_id}/history"
+
+    assert app.test_client(api_key=new_key(app, "reader")).get(path).status_code == 200
+    assert app.test_client(api_key=new_key(app, "student", student_id)).get(path).status_code == 200
+    forbidden = app.test_client(api_key=new_key(app, "student", other)).get(path)
+    assert_problem(forbidden, 403, "forbidden")
+
+
+# -- The feed -----------------------------------------------------------------------------
+
+
+def follow(client, cursor: str | None = None, limit: int = 100) -> tuple[list[dict], str]:
+    """Read the feed from ``cursor`` until a page comes back empty."""
+    seen: list[dict] = []
+    while True:
+        query = f"limit={limit}" + (f"&after={cursor}" if cursor else "")
+        response = client.get(f"/events?{query}")
+        assert response.status_code == 200, response.get_json()
+        body = response.get_json()
+        assert set(body) == {"events", "cursor"}
+        cursor = body["cursor"]
+        if not body["events"]:
+            return seen, cursor
+        seen.extend(body["events"])
+
+
+def test_the_feed_starts_at_the_beginning_and_follows_its_cursor(client, pair, make_course):
+    student_id, course_id = pair
+    enroll(client, student_id, course_id)
+    client.delete(f"/students/{student_id}/courses/{course_id}")
+    enroll(client, student_id, make_course()["id"])
+
+    events, cursor = follow(client, limit=2)
+
+    assert [e["type"] for e in events] == ["enrolled", "dropped", "enrolled"]
+    assert len({e["id"] for e in events}) == 3
+
+    enroll(client, student_id, course_id)
+    more, _ = follow(client, cursor)
+    assert [(e["type"], e["course_id"]) for e in more] == [("enrolled", course_id)]
+
+
+def test_an_empty_feed_returns_a_cursor_that_continues(client, pair):
+    response = client.get("/events")
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["events"] == []
+    student_id, course_id = pair
+    enroll(client, student_id, course_id)
+    events, _ = follow(client, body["cursor"])
+    assert [e["type"] for e in events] == ["enrolled"]
+
+
+def test_the_feed_agrees_with_the_histories(client, make_student, make_course):
+    students = [make_student()["id"] for _ in range(3)]
+    courses = [make_course()["id"] for _ in range(2)]
+    for s in students:
+        for c in courses:
+            enroll(client, s, c)
+    client.delete(f"/students/{students[0]}")
+
+    events, _ = follow(client, limit=5)
+
+    histories = []
+    for s in students[1:]:
+        for c in courses:
+            histories += client.get(f"/students/{s}/courses/{c}/history").get_json()
+    assert sorted(e["id"] for e in events if e["student_id"] != students[0]) == sorted(
+        e["id"] for e in histories
+    )
+    assert len(events) == 8
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        "nonsense",
+        "%00",
+        base64.urlsafe_b64encode(b"2|0:0:|0|0").decode(),
+        base64.urlsafe_b64encode(b"1|5:3:|0|0").decode(),  # xmin above xmax
+        base64.urlsafe_b64encode(b"1|3:9:12|0|0").decode(),  # in progress beyond xmax
+        base64.urlsafe_b64encode(b"1|3:9:5,4|0|0").decode(),  # unsorted
+        base64.urlsafe_b64encode(b"1|0:0:|0:0:|-1").decode(),
+        base64.urlsafe_b64encode(b"1|0:0:|0:0:|99999999999999999999").decode(),
+        base64.urlsafe_b64encode("1|0:0:|0:0:|٣".encode()).decode(),
+    ],
+)
+def test_a_malformed_cursor_is_422(client, after):
+    response = client.get(f"/events?after={after}")
+
+    problem = assert_problem(response, 422, "validation-error")
+    assert "after" in problem["errors"]
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "x", "1.5"])
+def test_a_bad_limit_is_422(client, limit):
+    assert_problem(client.get(f"/events?limit={limit}"), 422, "validation-error")
+
+
+def test_the_feed_is_for_admins_and_readers(app, client, pair):
+    student_id, _ = pair
+
+    assert app.test_client(api_key=new_key(app, "reader")).get("/events").status_code == 200
+    student = app.test_client(api_key=new_key(app, "student", student_id))
+    assert_problem(student.get("/events"), 403, "forbidden")
+
+
+# -- Pruning ------------------------------------------------------------------------------
+
+
+def test_prune_deletes_events_before_a_date(app, client, pair):
+    student_id, course_id = pair
+    enroll(client, student_id, course_id)
+    runner = app.test_cli_runner()
+
+    kept = runner.invoke(args=["events", "prune", "--before", "2000-01-01"])
+    assert kept.exit_code == 0, kept.output
+    assert "0 events" in kept.output
+    assert len(stored_events()) == 1
+
+    pruned = runner.invoke(args=["events", "prune", "--before", "2999-01-01"])
+    assert pruned.exit_code == 0, pruned.output
+    assert "1 event" in pruned.output
+    assert db.session.scalar(select(func.count()).select_from(EnrollmentEvent)) == 0
+
+
+def test_prune_refuses_a_bad_date(app):
+    result = app.test_cli_runner().invoke(args=["events", "prune", "--before", "yesterday"])
+
+    assert result.exit_code == 2
+    assert "yesterday" in result.output
