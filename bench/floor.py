@@ -19,9 +19,18 @@ from urllib.parse import parse_qs
 import psycopg2
 
 COURSE_COLUMNS = (
-    "c.id, c.code, c.title, c.description, c.credits, c.capacity, c.created_at, c.updated_at"
+    "c.id, c.code, c.title, c.description, c.credits, c.capacity, c.waitlist_capacity, "
+    "c.created_at, c.updated_at"
 )
-FIELDS = ("id", "code", "title", "description", "credits", "capacity", "created_at", "updated_at")
+FIELDS = (
+    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
+    "created_at", "updated_at",
+)  # fmt: skip
+# The same writes as the service: each change records its event in the same statement.
+RECORD = (
+    "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+    "SELECT %s, student_id, course_id, 'system' FROM changed"
+)
 ENROLLMENTS = re.compile(r"^/students/(\d{1,10})/courses$")
 ENROLLMENT = re.compile(r"^/students/(\d{1,10})/courses/(\d{1,10})$")
 
@@ -95,7 +104,8 @@ def list_courses(
     items = []
     for record in cursor.fetchall():
         item = _course(record)
-        item["enrolled_at"] = _iso(record[8])
+        item["enrolled_at"] = _iso(record[9])
+        item["status"] = "enrolled"
         items.append(item)
     return _respond(start_response, "200 OK", items, [("X-Total-Count", str(row[0]))])
 
@@ -113,7 +123,7 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         (student_id, course_id),
     )
     row = cursor.fetchone()
-    if row is None or not row[8]:
+    if row is None or not row[9]:
         if row is None:
             return _problem(
                 start_response, 404, "course-not-found", f"Course {course_id} does not exist."
@@ -122,10 +132,11 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
             start_response, 404, "student-not-found", f"Student {student_id} does not exist."
         )
     cursor.execute(
-        "INSERT INTO student_courses (student_id, course_id) SELECT %s, %s "
+        "WITH changed AS (INSERT INTO student_courses (student_id, course_id) SELECT %s, %s "
         "WHERE %s IS NULL OR (SELECT count(*) FROM student_courses WHERE course_id = %s) < %s "
-        "ON CONFLICT DO NOTHING RETURNING enrolled_at",
-        (student_id, course_id, row[5], course_id, row[5]),
+        f"ON CONFLICT DO NOTHING RETURNING *), recorded AS ({RECORD}) "
+        "SELECT enrolled_at FROM changed",
+        (student_id, course_id, row[5], course_id, row[5], "enrolled"),
     )
     inserted = cursor.fetchone()
     if inserted is None:
@@ -138,14 +149,16 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         return _problem(start_response, 409, "course-full", f"Course {course_id} is full.")
     item = _course(row)
     item["enrolled_at"] = _iso(inserted[0])
+    item["status"] = "enrolled"
     location = f"/students/{student_id}/courses/{course_id}"
     return _respond(start_response, "201 Created", item, [("Location", location)])
 
 
 def unenroll(cursor: Any, student_id: int, course_id: int, start_response: Any) -> list[bytes]:
     cursor.execute(
-        "DELETE FROM student_courses WHERE student_id = %s AND course_id = %s RETURNING 1",
-        (student_id, course_id),
+        "WITH changed AS (DELETE FROM student_courses WHERE student_id = %s AND course_id = %s "
+        f"RETURNING *), recorded AS ({RECORD}) SELECT 1 FROM changed",
+        (student_id, course_id, "dropped"),
     )
     if cursor.fetchone() is None:
         return _problem(start_response, 404, "not-enrolled", "Not enrolled.")

@@ -47,6 +47,12 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     exc.CapacityBelowEnrollment: ProblemKind(
         409, "capacity-below-enrollment", "Capacity below enrollment"
     ),
+    exc.AlreadyWaitlisted: ProblemKind(409, "already-waitlisted", "Already on the waitlist"),
+    exc.WaitlistFull: ProblemKind(409, "waitlist-full", "Waitlist is full"),
+    exc.StudentBusy: ProblemKind(409, "student-busy", "Student busy"),
+    exc.CapacityBelowWaitlist: ProblemKind(
+        409, "capacity-below-waitlist", "Waitlist capacity below the waiting students"
+    ),
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
@@ -111,6 +117,12 @@ def handle_http_exception(error: HTTPException) -> Response:
     db.session.rollback()
     if isinstance(error, InternalServerError):
         return handle_unexpected_error(error.original_exception or error)
+    if error.code == 304:
+        # Not an error: no body, and the tag the client already has.
+        response = Response(status=304)
+        if getattr(error, "etag", None):
+            response.set_etag(error.etag)  # type: ignore[attr-defined]
+        return response
     status = error.code or 500
     data = getattr(error, "data", None) or {}
     # Keep headers the error carries for the client (Allow on 405, WWW-Authenticate on 401).

@@ -56,18 +56,19 @@ class CourseFull(DomainError):
 
 
 class NotEnrolled(DomainError):
-    """The student is not enrolled in the course."""
+    """The student is neither enrolled in the course nor waiting for it."""
 
     def __init__(self, student_id: int, course_id: int) -> None:
         super().__init__(f"Student {student_id} is not enrolled in course {course_id}.")
 
 
 class CourseHasEnrollments(DomainError):
-    """A course cannot be deleted while students are enrolled in it."""
+    """A course cannot be deleted while students are enrolled in it or wait for it."""
 
     def __init__(self, course_id: int) -> None:
         super().__init__(
-            f"Course {course_id} has enrollments; unenroll its students before deleting it."
+            f"Course {course_id} has enrollments or a waitlist; unenroll its students "
+            "(and empty its line) before deleting it."
         )
 
 
@@ -77,4 +78,39 @@ class CapacityBelowEnrollment(DomainError):
     def __init__(self, capacity: int, enrolled: int) -> None:
         super().__init__(
             f"A capacity of {capacity} is below the {enrolled} students already enrolled."
+        )
+
+
+class AlreadyWaitlisted(DomainError):
+    """The student already waits in the course's line."""
+
+    def __init__(self, student_id: int, course_id: int) -> None:
+        super().__init__(f"Student {student_id} is already on course {course_id}'s waitlist.")
+
+
+class WaitlistFull(DomainError):
+    """The course's line is as long as its waitlist capacity allows."""
+
+    def __init__(self, course_id: int, waitlist_capacity: int) -> None:
+        super().__init__(
+            f"Course {course_id}'s waitlist is full: its waitlist capacity is {waitlist_capacity}."
+        )
+
+
+class CapacityBelowWaitlist(DomainError):
+    """A waitlist capacity cannot go below the number of students already waiting."""
+
+    def __init__(self, waitlist_capacity: int, waiting: int) -> None:
+        super().__init__(
+            f"A waitlist capacity of {waitlist_capacity} is below the {waiting} students "
+            "already waiting."
+        )
+
+
+class StudentBusy(DomainError):
+    """The student's enrollments kept changing while they were being deleted."""
+
+    def __init__(self, student_id: int) -> None:
+        super().__init__(
+            f"Student {student_id}'s enrollments kept changing during the delete; try again."
         )

@@ -29,6 +29,15 @@ class StrictInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class StrictBoolean(fields.Boolean):
+    """A boolean that must be a JSON ``true`` or ``false``: no strings or numbers."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
 def single_line(max_length: int, **kwargs: Any) -> fields.String:
     """A required-by-default line of text between 1 and ``max_length`` characters."""
     return fields.String(

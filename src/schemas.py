@@ -9,9 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate
 
-from src.fields import FREE_TEXT_PATTERN, MAX_INT32, StrictInteger, identifier, single_line
+from src.fields import (
+    FREE_TEXT_PATTERN,
+    MAX_INT32,
+    StrictBoolean,
+    StrictInteger,
+    identifier,
+    single_line,
+)
 from src.models.api_key import ROLES
 from src.models.enrollment_event import ACTOR_KINDS, EVENT_TYPES
 from src.services.events import Cursor, InvalidCursor
@@ -100,6 +107,15 @@ class CourseSchema(Schema):
         validate=validate.Range(min=1, max=MAX_INT32),
         metadata={"description": "Most students the course takes; null means no limit."},
     )
+    waitlist_capacity = StrictInteger(
+        allow_none=True,
+        load_default=0,
+        validate=validate.Range(min=0, max=10_000),
+        metadata={
+            "description": "Most students who may wait for a seat once the course is full: "
+            "0 for no waitlist, null for no limit."
+        },
+    )
     created_at = fields.AwareDateTime(dump_only=True)
     updated_at = fields.AwareDateTime(dump_only=True)
 
@@ -120,18 +136,77 @@ class EnrollmentRequestSchema(Schema):
     """Body of ``POST /students/<id>/courses``."""
 
     course_id = identifier(required=True)
+    waitlist = StrictBoolean(
+        load_default=False,
+        metadata={"description": "When the course is full, join its waitlist (202)."},
+    )
 
 
-class EnrolledCourseSchema(CourseSchema):
-    """A course a student is enrolled in, with when they enrolled."""
+ENROLLMENT_STATUSES = ("enrolled", "waitlisted")
 
-    enrolled_at = fields.AwareDateTime(dump_only=True)
+
+class _WaitlistFields(Schema):
+    """A place in a course's line."""
+
+    waitlist_position = fields.Integer(
+        dump_only=True, metadata={"description": "1 for the next in line (`waitlisted` only)."}
+    )
+    waitlisted_at = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "When the student joined the line."}
+    )
+
+
+class EnrolledCourseSchema(CourseSchema, _WaitlistFields):
+    """A course a student is enrolled in (``enrolled_at``) or waits for
+    (``waitlist_position``, ``waitlisted_at``)."""
+
+    enrolled_at = fields.AwareDateTime(
+        dump_only=True, metadata={"description": "When the student enrolled (`enrolled` only)."}
+    )
+    status = fields.String(dump_only=True, validate=validate.OneOf(ENROLLMENT_STATUSES))
+
+    class Meta:
+        # Course fields first, then the enrollment's: the order clients see.
+        fields = (
+            *CourseSchema._declared_fields,
+            "enrolled_at",
+            "status",
+            "waitlist_position",
+            "waitlisted_at",
+        )
+
+    @post_dump
+    def _drop_the_other_state(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        # A row of `?status=all` carries both states' columns, the other one null.
+        for name in ("enrolled_at", "waitlist_position", "waitlisted_at"):
+            if name in data and data[name] is None:
+                del data[name]
+        return data
+
+
+class StudentCoursesQuerySchema(PaginationSchema):
+    """Query parameters of ``GET /students/<id>/courses``."""
+
+    status = fields.String(
+        load_default="enrolled",
+        validate=validate.OneOf(["enrolled", "waitlisted", "all"]),
+        metadata={
+            "description": "Enrolled courses (default), waitlisted ones, or all: enrolled first."
+        },
+    )
 
 
 class EnrolledStudentSchema(StudentSchema):
     """A student on a course's roster, with when they enrolled."""
 
     enrolled_at = fields.AwareDateTime(dump_only=True)
+
+
+class WaitingStudentSchema(StudentSchema, _WaitlistFields):
+    """A student in a course's line, with their place."""
+
+    class Meta:
+        fields = (*StudentSchema._declared_fields, "waitlist_position", "waitlisted_at")
 
 
 # -- Events ----------------------------------------------------------------------

@@ -130,6 +130,9 @@ def empty_tables() -> None:
     else:
         for table in tables:
             db.session.execute(table.delete())
+        # AUTOINCREMENT tables count on past the deleted rows; restart them, as
+        # PostgreSQL's RESTART IDENTITY does.
+        db.session.execute(text("DELETE FROM sqlite_sequence"))
     db.session.commit()
 
 
@@ -230,7 +233,8 @@ def make_course(client: FlaskClient) -> Any:
 
 #: A course's fields, in the order the API returns them.
 COURSE_FIELDS = [
-    "id", "code", "title", "description", "credits", "capacity", "created_at", "updated_at",
+    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
+    "created_at", "updated_at",
 ]  # fmt: skip
 
 

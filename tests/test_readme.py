@@ -17,6 +17,8 @@ EXPECTED = [
     201, 204, 201, 204,  # delete a course and a student
     201, 200, 200, 200, 409, 200, 204, 404,  # enrollment walk-through
     200, 200,  # history, change feed
+    201, 201, 201, 409, 202, 200, 204, 200, 200,  # waitlist walk-through
+    200, 412,  # ETag
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example
 ]  # fmt: skip

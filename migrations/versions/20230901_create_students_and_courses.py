@@ -39,6 +39,8 @@ def upgrade() -> None:
         sa.Column("email", sa.String(length=254), nullable=False),
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_students")),
+        # SQLite would otherwise reuse a deleted largest id, as PostgreSQL never does.
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "uq_students_email_lower", "students", [sa.literal_column("lower(email)")], unique=True
@@ -57,6 +59,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("credits >= 0 AND credits <= 30", name=op.f("ck_courses_credits_range")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_courses")),
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "uq_courses_code_lower", "courses", [sa.literal_column("lower(code)")], unique=True

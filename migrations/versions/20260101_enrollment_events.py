@@ -47,13 +47,17 @@ def upgrade() -> None:
         sa.Column("actor_role", sa.String(length=10), nullable=True),
         sa.Column("reason", sa.String(length=50), nullable=True),
         sa.CheckConstraint(
-            "type IN ('enrolled', 'dropped')", name=op.f("ck_enrollment_events_type_known")
+            "type IN ('enrolled', 'dropped', 'waitlisted', 'promoted', 'left_waitlist')",
+            name=op.f("ck_enrollment_events_type_known"),
         ),
         sa.CheckConstraint(
             "actor_kind IN ('api_key', 'cli', 'system')",
             name=op.f("ck_enrollment_events_actor_kind_known"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enrollment_events")),
+        # SQLite's feed cursor is the last id: an id must never be handed out twice,
+        # even after every event was pruned.
+        sqlite_autoincrement=True,
     )
     op.create_index(
         "ix_enrollment_events_student_id_course_id_id",

@@ -16,6 +16,7 @@ from typing import Any
 
 import flask
 import flask_smorest
+from flask_smorest.exceptions import NotModified as SmorestNotModified
 from flask_smorest.utils import prepare_response
 from webargs import core
 from webargs.flaskparser import FlaskParser, abort, is_json_request
@@ -67,11 +68,52 @@ class JSONParser(FlaskParser):
         return data
 
 
+class NotModified(SmorestNotModified):
+    """A 304, carrying the entity tag it must repeat (RFC 9110 §15.4.5)."""
+
+    def __init__(self, etag: str) -> None:
+        super().__init__()
+        self.etag = etag
+
+
 class Blueprint(flask_smorest.Blueprint):
-    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser` and
-    documents problem responses."""
+    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser`, documents
+    problem responses, and makes ``If-Match`` optional.
+
+    flask-smorest's ETags (``Blueprint.etag``) hash the response's representation:
+    strong tags that change whenever the resource does, and ``If-None-Match`` → 304.
+    It requires ``If-Match`` on every PATCH and DELETE (428 without); here a client
+    that sends none changes the resource as before, and one that sends a stale tag
+    gets 412 and changes nothing (``check_etag`` runs under the resource's row lock).
+    """
 
     ARGUMENTS_PARSER = JSONParser()
+
+    def _check_precondition(self) -> None:
+        """If-Match is optional: no 428."""
+
+    def _verify_check_etag(self) -> None:
+        # Views check a tag only when the request sends one.
+        if flask.request.if_match:
+            super()._verify_check_etag()
+
+    def _check_not_modified(self, etag: str) -> None:
+        if flask.request.method in self.METHODS_CHECKING_NOT_MODIFIED and (
+            etag in flask.request.if_none_match
+        ):
+            raise NotModified(etag)
+
+    def precondition(self, schema: Any) -> Callable[[Any], None] | None:
+        """The ``If-Match`` check of this request against a resource dumped by ``schema``,
+        for the service to run under its lock; ``None`` when the request sends none."""
+        if not flask.request.if_match:
+            return None
+        return lambda resource: self.check_etag(resource, schema)
+
+    def _prepare_etag_doc(self, doc: dict, doc_info: dict, **kwargs: Any) -> dict:
+        doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
+        doc.get("responses", {}).pop(428, None)
+        return doc
 
     def problem(self, status: int, *slugs: str) -> Callable[[Any], Any]:
         """Document an error response of ``status`` with the problem slugs it can carry."""
@@ -123,6 +165,38 @@ class Api(flask_smorest.Api):
     """flask-smorest's Api, documenting errors as RFC 9457 problem details."""
 
     ERROR_SCHEMA = ProblemSchema
+
+    def _register_etag_headers(self) -> None:
+        # flask-smorest's own make If-Match required; here it is optional (Blueprint).
+        self.spec.components.header(
+            "ETAG",
+            {
+                "description": "Strong entity tag of the representation.",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+        self.spec.components.parameter(
+            "IF_MATCH",
+            "header",
+            {
+                "name": "If-Match",
+                "description": "Change only if the resource's current ETag is one of these; "
+                "else 412 and nothing changes.",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
+        self.spec.components.parameter(
+            "IF_NONE_MATCH",
+            "header",
+            {
+                "name": "If-None-Match",
+                "description": "Answer 304 without a body if the ETag is one of these.",
+                "schema": {"type": "string"},
+            },
+            lazy=True,
+        )
 
     def _register_responses(self) -> None:
         for status in http.HTTPStatus:

@@ -16,10 +16,11 @@ from src.schemas import (
     CourseSchema,
     EnrolledStudentSchema,
     PaginationSchema,
+    WaitingStudentSchema,
     course_schema,
     course_update_schema,
 )
-from src.services import courses, enrollments
+from src.services import courses, enrollments, waitlists
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters.")
 
@@ -62,6 +63,7 @@ class Courses(MethodView):
 
 
 @blp.route("/courses/<id:course_id>")
+@blp.etag
 class Course(MethodView):
     """One course."""
 
@@ -69,17 +71,19 @@ class Course(MethodView):
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
     def get(self, course_id: int) -> Any:
-        """Read a course."""
+        """Read a course; ``If-None-Match`` with its ETag answers 304."""
         return courses.get_course(course_id)
 
     @blp.allow()
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
-    @blp.problem(409, "course-code-taken", "capacity-below-enrollment")
+    @blp.problem(409, "course-code-taken", "capacity-below-enrollment", "capacity-below-waitlist")
+    @blp.problem(412, "precondition-failed")
     def patch(self, changes: dict[str, Any], course_id: int) -> Any:
-        """Change some of a course's fields."""
-        course = courses.update_course(course_id, changes)
+        """Change some of a course's fields; new seats go to the first in line at once.
+        With ``If-Match``, only if the course still has that ETag."""
+        course = courses.update_course(course_id, changes, blp.precondition(CourseSchema))
         db.session.commit()
         return course
 
@@ -87,9 +91,11 @@ class Course(MethodView):
     @blp.response(204)
     @blp.problem(404, "course-not-found")
     @blp.problem(409, "course-has-enrollments")
+    @blp.problem(412, "precondition-failed")
     def delete(self, course_id: int) -> None:
-        """Delete a course that has no enrollments."""
-        courses.delete_course(course_id)
+        """Delete a course nobody is enrolled in or waiting for; with ``If-Match``, only if
+        it still has that ETag."""
+        courses.delete_course(course_id, blp.precondition(CourseSchema))
         db.session.commit()
 
 
@@ -105,3 +111,18 @@ class CourseStudents(MethodView):
         """List the students enrolled in the course, each with ``enrolled_at``, oldest first."""
         total = enrollments.count_course_enrollments(course_id)
         return paginate(enrollments.COURSE_STUDENTS, args, {"course_id": course_id}, total=total)
+
+
+@blp.route("/courses/<id:course_id>/waitlist")
+class CourseWaitlist(MethodView):
+    """A course's waiting line."""
+
+    @blp.allow(reader)
+    @blp.arguments(PaginationSchema, location="query")
+    @blp.response(200, WaitingStudentSchema(many=True), headers=LIST_HEADERS)
+    @blp.problem(404, "course-not-found")
+    def get(self, args: dict[str, Any], course_id: int) -> Any:
+        """List the students waiting for a seat, first in line first, each with
+        ``waitlist_position`` and ``waitlisted_at``."""
+        total = waitlists.count_line(course_id)
+        return paginate(waitlists.COURSE_LINE, args, {"course_id": course_id}, total=total)

@@ -16,6 +16,7 @@ from src.schemas import (
     EnrollmentRequestSchema,
     EventSchema,
     PaginationSchema,
+    StudentCoursesQuerySchema,
     StudentQuerySchema,
     StudentSchema,
     student_schema,
@@ -79,6 +80,7 @@ class Students(MethodView):
 
 
 @blp.route("/students/<id:student_id>")
+@blp.etag
 class Student(MethodView):
     """One student."""
 
@@ -86,7 +88,7 @@ class Student(MethodView):
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
     def get(self, student_id: int) -> Any:
-        """Read a student."""
+        """Read a student; ``If-None-Match`` with its ETag answers 304."""
         return students.get_student(student_id)
 
     @blp.allow()
@@ -94,18 +96,22 @@ class Student(MethodView):
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
     @blp.problem(409, "email-taken")
+    @blp.problem(412, "precondition-failed")
     def patch(self, changes: dict[str, Any], student_id: int) -> Any:
-        """Change some of a student's fields."""
-        student = students.update_student(student_id, changes)
+        """Change some of a student's fields; with ``If-Match``, only if it still has that ETag."""
+        student = students.update_student(student_id, changes, blp.precondition(StudentSchema))
         db.session.commit()
         return student
 
     @blp.allow()
     @blp.response(204)
     @blp.problem(404, "student-not-found")
+    @blp.problem(409, "student-busy")
+    @blp.problem(412, "precondition-failed")
     def delete(self, student_id: int) -> None:
-        """Delete a student and their enrollments."""
-        students.delete_student(student_id)
+        """Delete a student: their seats go to the first in line, and each enrollment and
+        place in line is recorded as left. With ``If-Match``, only if it has that ETag."""
+        students.delete_student(student_id, blp.precondition(StudentSchema))
         db.session.commit()
 
 
@@ -119,25 +125,36 @@ class StudentCourses(MethodView):
     """The courses a student is enrolled in."""
 
     @blp.allow(reader, own_student)
-    @blp.arguments(PaginationSchema, location="query")
+    @blp.arguments(StudentCoursesQuerySchema, location="query")
     @blp.response(200, EnrolledCourseSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "student-not-found")
     def get(self, args: dict[str, Any], student_id: int) -> Any:
-        """List the student's courses, each with ``enrolled_at``, oldest enrollment first."""
-        total = enrollments.count_student_enrollments(student_id)
-        return paginate(enrollments.STUDENT_COURSES, args, {"student_id": student_id}, total=total)
+        """List the courses the student is enrolled in (``enrolled_at``, oldest first), waits
+        for (``?status=waitlisted``: ``waitlist_position``, in joining order), or both."""
+        query, total = enrollments.list_student_courses(student_id, args["status"])
+        return paginate(query, args, {"student_id": student_id}, total=total)
 
     @blp.allow(own_student)
     @blp.arguments(EnrollmentRequestSchema)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": ENROLLMENT_LINKS}})
+    @blp.alt_response(
+        202,
+        schema=EnrolledCourseSchema,
+        success=True,
+        headers=LOCATION_HEADER,
+        description="The course is full: the student waits in its line (`waitlist: true`)",
+    )
     @blp.problem(404, "student-not-found", "course-not-found")
-    @blp.problem(409, "already-enrolled", "course-full")
+    @blp.problem(409, "already-enrolled", "already-waitlisted", "course-full", "waitlist-full")
     def post(self, data: dict[str, Any], student_id: int) -> Any:
-        """Enroll the student in a course, if it has room."""
-        enrollment, _ = enrollments.enroll(student_id, data["course_id"])
+        """Enroll the student in a course, if it has room; with ``waitlist: true``, join the
+        full course's waitlist instead of a 409 (202)."""
+        course_id = data["course_id"]
+        enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
         db.session.commit()
-        return enrollment, _enrollment_location(student_id, data["course_id"])
+        status = 202 if outcome == enrollments.WAITLISTED else 201
+        return enrollment, status, _enrollment_location(student_id, course_id)
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")
@@ -148,7 +165,7 @@ class StudentCourse(MethodView):
     @blp.response(200, EnrolledCourseSchema)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def get(self, student_id: int, course_id: int) -> Any:
-        """Read the course the student is enrolled in, with ``enrolled_at``."""
+        """Read the course the student is enrolled in or waits for, with its ``status``."""
         return enrollments.get_enrollment(student_id, course_id)
 
     @blp.allow(own_student)
@@ -158,12 +175,13 @@ class StudentCourse(MethodView):
         200, schema=EnrolledCourseSchema, success=True, description="Already enrolled"
     )
     @blp.problem(404, "student-not-found", "course-not-found")
-    @blp.problem(409, "course-full")
+    @blp.problem(409, "course-full", "already-waitlisted")
     def put(self, student_id: int, course_id: int) -> Any:
-        """Enroll idempotently: 201 when this enrolls the student, 200 when already enrolled."""
-        enrollment, created = enrollments.enroll(student_id, course_id, idempotent=True)
+        """Enroll idempotently: 201 when this enrolls the student, 200 when already enrolled.
+        It never joins a waitlist."""
+        enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
         db.session.commit()
-        if created:
+        if outcome == enrollments.CREATED:
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
 
@@ -171,7 +189,8 @@ class StudentCourse(MethodView):
     @blp.response(204)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def delete(self, student_id: int, course_id: int) -> None:
-        """Unenroll the student from the course."""
+        """Unenroll the student (the seat goes to the first in line), or take them out of
+        the course's waitlist."""
         enrollments.unenroll(student_id, course_id)
         db.session.commit()
 

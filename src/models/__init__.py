@@ -6,5 +6,14 @@ from src.models.course import Course
 from src.models.enrollment_event import EnrollmentEvent
 from src.models.student import Student
 from src.models.student_course import StudentCourse
+from src.models.waitlist_entry import WaitlistEntry
 
-__all__ = ["ApiKey", "Base", "Course", "EnrollmentEvent", "Student", "StudentCourse"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Course",
+    "EnrollmentEvent",
+    "Student",
+    "StudentCourse",
+    "WaitlistEntry",
+]

@@ -15,6 +15,10 @@ from src.models.base import Base
 EVENT_TYPES = {
     "enrolled": "The student took a seat in the course.",
     "dropped": "The student left the course (or was deleted: reason `student-deleted`).",
+    "waitlisted": "The student joined the course's waiting line.",
+    "promoted": "A seat was given to the first in line (actor `system`; reason `seat-freed` "
+    "or `capacity-raised`).",
+    "left_waitlist": "The student left the line (or was deleted: reason `student-deleted`).",
 }
 #: Who caused a change: a request's API key, an operator's command, or the service itself.
 ACTOR_KINDS = ("api_key", "cli", "system")
@@ -43,6 +47,8 @@ class EnrollmentEvent(Base):
         Index("ix_enrollment_events_student_id_course_id_id", "student_id", "course_id", "id"),
         # The feed's range of transactions between two snapshots.
         Index("ix_enrollment_events_txid", "txid"),
+        # The SQLite feed cursor is the last id: never hand one out twice.
+        {"sqlite_autoincrement": True},
     )
 
     # SQLite autoincrements only an INTEGER primary key.

@@ -12,6 +12,7 @@ from src.models.base import Base, TimestampMixin
 if TYPE_CHECKING:
     from src.models.course import Course
     from src.models.student_course import StudentCourse
+    from src.models.waitlist_entry import WaitlistEntry
 
 
 class Student(TimestampMixin, Base):
@@ -19,6 +20,8 @@ class Student(TimestampMixin, Base):
 
     __tablename__ = "students"
     __mapper_args__ = {"eager_defaults": True}
+    # Ids are never reused, on SQLite as on PostgreSQL: events outlive the student.
+    __table_args__ = {"sqlite_autoincrement": True}
 
     # An identity column (not SERIAL): PostgreSQL owns the sequence with the column.
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
@@ -29,6 +32,10 @@ class Student(TimestampMixin, Base):
     #: The student's enrollments. The database deletes them with the student
     #: (ON DELETE CASCADE), so the ORM need not load them first.
     enrollments: Mapped[list[StudentCourse]] = relationship(
+        back_populates="student", cascade="all, delete-orphan", passive_deletes=True
+    )
+    #: The courses the student waits for a seat in; deleted with the student.
+    waitlist_entries: Mapped[list[WaitlistEntry]] = relationship(
         back_populates="student", cascade="all, delete-orphan", passive_deletes=True
     )
     #: The courses the student is enrolled in, read through ``enrollments``. View-only:

@@ -12,7 +12,7 @@ rows (mappings), which the schemas dump like objects.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,10 @@ from sqlalchemy import (
 )
 
 from src.extensions import db
+
+#: Checks a resource's current state before a change (an ``If-Match``); raises to
+#: refuse the change.
+Precondition = Callable[[Any], None]
 
 
 def execute(

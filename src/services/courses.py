@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, null
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.extensions import db
 from src.models import Course
-from src.services import ResourceList
+from src.services import Precondition, ResourceList, waitlists
 from src.services.enrollments import check_new_capacity
 
 
@@ -44,33 +44,47 @@ def _flush_or_code_taken(code: str) -> None:
 
 def create_course(data: dict[str, Any]) -> Course:
     """Add a course; raise :class:`CourseCodeTaken` if its code is in use in any case."""
-    course = Course(**data)
+    # An explicit null must be written as NULL: the ORM leaves a None out of the
+    # INSERT of a column with a server default (waitlist_capacity's 0).
+    course = Course(**{name: null() if value is None else value for name, value in data.items()})
     db.session.add(course)
     _flush_or_code_taken(course.code)
     return course
 
 
-def update_course(course_id: int, changes: dict[str, Any]) -> Course:
-    """Apply a partial update to a course.
+def update_course(
+    course_id: int, changes: dict[str, Any], precondition: Precondition | None = None
+) -> Course:
+    """Apply a partial update to a course, if ``precondition`` accepts it as it is.
 
-    A new capacity below the current enrollment raises :class:`CapacityBelowEnrollment`.
+    Under the course's row lock: a capacity below the current enrollment raises
+    :class:`CapacityBelowEnrollment`, a waitlist capacity below the students waiting
+    :class:`CapacityBelowWaitlist`, and new seats go to the first in line at once.
     """
-    changes_capacity = "capacity" in changes
-    course = get_course(course_id, lock=changes_capacity)
-    if changes_capacity:
+    course = get_course(course_id, lock=True)
+    if precondition is not None:
+        precondition(course)
+    if "capacity" in changes:
         check_new_capacity(course_id, changes["capacity"])
+    if "waitlist_capacity" in changes:
+        waitlists.check_new_waitlist_capacity(course_id, changes["waitlist_capacity"])
     for name, value in changes.items():
         setattr(course, name, value)
     _flush_or_code_taken(course.code)
+    if "capacity" in changes:
+        waitlists.fill_free_seats(course_id, course.capacity, "capacity-raised")
     return course
 
 
-def delete_course(course_id: int) -> None:
-    """Delete a course; :class:`CourseHasEnrollments` while any student is enrolled.
+def delete_course(course_id: int, precondition: Precondition | None = None) -> None:
+    """Delete a course that nobody is enrolled in or waiting for, if ``precondition``
+    accepts it as it is; else :class:`CourseHasEnrollments`.
 
-    The foreign key's ON DELETE RESTRICT is the guard, so an enrollment that commits
+    The foreign keys' ON DELETE RESTRICT is the guard, so an enrollment that commits
     while we delete cannot be orphaned.
     """
+    if precondition is not None:
+        precondition(get_course(course_id, lock=True))
     try:
         deleted = db.session.execute(
             delete(Course).where(Course.id == course_id).returning(Course.id)

@@ -23,13 +23,18 @@ from sqlalchemy import (
     exists,
     func,
     insert,
+    literal,
+    null,
     or_,
     select,
+    type_coerce,
+    union_all,
 )
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import (
     AlreadyEnrolled,
+    AlreadyWaitlisted,
     CapacityBelowEnrollment,
     CourseFull,
     CourseNotFound,
@@ -38,8 +43,9 @@ from src.exceptions import (
     StudentNotFound,
 )
 from src.extensions import db
-from src.models import Course, Student, StudentCourse
-from src.services import PagedQuery, events, execute
+from src.models import Course, Student, StudentCourse, WaitlistEntry
+from src.models.base import UTCDateTime
+from src.services import PagedQuery, events, execute, waitlists
 
 _students = Student.__table__
 _courses = Course.__table__
@@ -48,7 +54,7 @@ _student_id = bindparam("student_id")
 _course_id = bindparam("course_id")
 
 _ENROLLED_COURSES = (
-    select(*_courses.c, _enrollments.c.enrolled_at)
+    select(*_courses.c, _enrollments.c.enrolled_at, literal("enrolled").label("status"))
     .join_from(_enrollments, _courses, _enrollments.c.course_id == _courses.c.id)
     .order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id)
 )
@@ -64,6 +70,7 @@ COURSE_STUDENTS = PagedQuery(
 _ENROLLMENT = _ENROLLED_COURSES.where(
     _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
 )
+_WAITING = waitlists.WAITING_COURSES_QUERY.where(_courses.c.id == _course_id)
 
 
 def _counted(owner: Any, column: Any, owner_id: Any) -> Any:
@@ -75,6 +82,48 @@ def _counted(owner: Any, column: Any, owner_id: Any) -> Any:
 
 #: How many courses a student has; NULL if there is no such student.
 STUDENT_TOTAL = _counted(_students, _enrollments.c.student_id, _student_id)
+_entries = WaitlistEntry.__table__
+_STUDENT_WAITING_TOTAL = _counted(_students, _entries.c.student_id, _student_id)
+_STUDENT_ALL_TOTAL = select(
+    STUDENT_TOTAL.scalar_subquery() + _STUDENT_WAITING_TOTAL.scalar_subquery()
+)
+# Typed nulls: a union's rows take their types from its first select.
+_no_time = type_coerce(null(), UTCDateTime())
+_no_place = type_coerce(null(), Integer())
+# Enrolled courses first, oldest first; then the courses waited for, in joining order.
+_STUDENT_ALL = PagedQuery(
+    union_all(
+        select(
+            *_courses.c,
+            _enrollments.c.enrolled_at,
+            literal("enrolled").label("status"),
+            _no_place.label("waitlist_position"),
+            _no_time.label("waitlisted_at"),
+            literal(0).label("part"),
+            _enrollments.c.enrolled_at.label("since"),
+        )
+        .join_from(_enrollments, _courses, _enrollments.c.course_id == _courses.c.id)
+        .where(_enrollments.c.student_id == _student_id),
+        select(
+            *_courses.c,
+            _no_time.label("enrolled_at"),
+            literal("waitlisted").label("status"),
+            waitlists.position_of(_entries).label("waitlist_position"),
+            _entries.c.waitlisted_at,
+            literal(1).label("part"),
+            _entries.c.waitlisted_at.label("since"),
+        )
+        .join_from(_entries, _courses, _entries.c.course_id == _courses.c.id)
+        .where(_entries.c.student_id == _student_id),
+    ).order_by("part", "since", "id")
+)
+#: For each ``?status=``: a student's courses, and how many there are (NULL if there is
+#: no such student).
+STUDENT_LISTS = {
+    "enrolled": (STUDENT_COURSES, STUDENT_TOTAL),
+    "waitlisted": (waitlists.STUDENT_WAITING, _STUDENT_WAITING_TOTAL),
+    "all": (_STUDENT_ALL, _STUDENT_ALL_TOTAL),
+}
 #: How many students a course has; NULL if there is no such course.
 COURSE_TOTAL = _counted(_courses, _enrollments.c.course_id, _course_id)
 _STUDENT_EXISTS = select(exists().where(_students.c.id == _student_id))
@@ -132,9 +181,11 @@ def _total(statement: Any, key: str, owner_id: int, missing: Callable[[int], Dom
     return total
 
 
-def count_student_enrollments(student_id: int) -> int:
-    """How many courses the student is enrolled in; :class:`StudentNotFound` if none such."""
-    return _total(STUDENT_TOTAL, "student_id", student_id, StudentNotFound)
+def list_student_courses(student_id: int, status: str) -> tuple[PagedQuery, int]:
+    """The list of the student's courses with ``status`` (``enrolled``, ``waitlisted``
+    or ``all``), and its length; :class:`StudentNotFound` if there is no such student."""
+    query, total = STUDENT_LISTS[status]
+    return query, _total(total, "student_id", student_id, StudentNotFound)
 
 
 def count_course_enrollments(course_id: int) -> int:
@@ -142,21 +193,31 @@ def count_course_enrollments(course_id: int) -> int:
     return _total(COURSE_TOTAL, "course_id", course_id, CourseNotFound)
 
 
-def get_enrollment(student_id: int, course_id: int) -> RowMapping:
-    """The course the student is enrolled in, with ``enrolled_at``.
+def get_enrollment(student_id: int, course_id: int) -> RowMapping | dict[str, Any]:
+    """The course the student is enrolled in (with ``enrolled_at``) or waits for (with
+    ``waitlist_position`` and ``waitlisted_at``), and its ``status``.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound` or :class:`NotEnrolled`.
     """
     enrollment = _find_enrollment(student_id, course_id)
-    if enrollment is None:
-        raise _missing_enrollment_error(student_id, course_id)
-    return enrollment
+    if enrollment is not None:
+        return enrollment
+    waiting = _find_place(student_id, course_id)
+    if waiting is not None:
+        return waiting
+    raise _missing_enrollment_error(student_id, course_id)
 
 
 def _find_enrollment(student_id: int, course_id: int) -> RowMapping | None:
     """The enrolled course with ``enrolled_at`` (one statement), or ``None``."""
     params = {"student_id": student_id, "course_id": course_id}
     return execute(_ENROLLMENT, params).mappings().first()
+
+
+def _find_place(student_id: int, course_id: int) -> RowMapping | None:
+    """The course the student waits for, with their place in line, or ``None``."""
+    params = {"student_id": student_id, "course_id": course_id}
+    return execute(_WAITING, params).mappings().first()
 
 
 def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
@@ -173,18 +234,27 @@ def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
     return course
 
 
-def enroll(
-    student_id: int, course_id: int, *, idempotent: bool = False
-) -> tuple[RowMapping | dict[str, Any], bool]:
-    """Enroll a student in a course; return the enrolled course and whether it is new.
+#: What :func:`enroll` did.
+CREATED, EXISTING, WAITLISTED = "created", "existing", "waitlisted"
 
-    Raises :class:`StudentNotFound`, :class:`CourseNotFound`, :class:`CourseFull`, and
+
+def enroll(
+    student_id: int, course_id: int, *, idempotent: bool = False, waitlist: bool = False
+) -> tuple[RowMapping | dict[str, Any], str]:
+    """Enroll a student in a course, or with ``waitlist`` put them in its line when it is
+    full; return the course as :func:`get_enrollment` shows it, and :data:`CREATED`,
+    :data:`WAITLISTED` or (``idempotent`` only) :data:`EXISTING`.
+
+    Raises :class:`StudentNotFound`, :class:`CourseNotFound`, :class:`AlreadyWaitlisted`,
+    :class:`CourseFull`, :class:`WaitlistFull` (see ``waitlists.join``), and
     :class:`AlreadyEnrolled` unless ``idempotent``, in which case an existing
     enrollment is returned as it is.
     """
     course = _lock_course(course_id, student_id)
     params = {"student_id": student_id, "course_id": course_id}
     try:
+        # Nobody waits while a seat is free (see waitlists), so a free seat is this
+        # student's to take.
         inserted = _ENROLL.execute({**params, "capacity": course["capacity"]})
     except IntegrityError as error:
         # The course lock keeps a second enrollment of the pair out, so this is the
@@ -195,22 +265,42 @@ def enroll(
             raise StudentNotFound(student_id) from error
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id) from error
-        return existing, False
+        return existing, EXISTING
     if inserted:
-        return {**course, "enrolled_at": inserted[0]["enrolled_at"]}, True
+        return {**course, "enrolled_at": inserted[0]["enrolled_at"], "status": "enrolled"}, CREATED
     # Not inserted: already enrolled, or no seat left. Which, still under the lock:
     existing = _find_enrollment(student_id, course_id)
-    if existing is None:
+    if existing is not None:
+        if not idempotent:
+            raise AlreadyEnrolled(student_id, course_id)
+        return existing, EXISTING
+    if waitlists.has_waitlist(course) and _find_place(student_id, course_id) is not None:
+        raise AlreadyWaitlisted(student_id, course_id)
+    if not waitlist:
         raise CourseFull(course_id, course["capacity"])
-    if not idempotent:
-        raise AlreadyEnrolled(student_id, course_id)
-    return existing, False
+    try:
+        return waitlists.join(student_id, course), WAITLISTED
+    except IntegrityError as error:  # the student was deleted meanwhile, as above
+        db.session.rollback()
+        raise StudentNotFound(student_id) from error
 
 
 def unenroll(student_id: int, course_id: int) -> None:
-    """Remove a student from a course; the 404s as in :func:`get_enrollment`."""
-    if not _UNENROLL.execute({"student_id": student_id, "course_id": course_id}):
-        raise _missing_enrollment_error(student_id, course_id)
+    """Drop a student's enrollment, giving the seat to the first in line, or take them
+    out of the course's line; the 404s as in :func:`get_enrollment`.
+
+    The course is locked first, as by enrolling: the seat is handed on before any
+    other enrollment can see it free.
+    """
+    course = _lock_course(course_id, student_id)
+    params = {"student_id": student_id, "course_id": course_id}
+    if _UNENROLL.execute(params):
+        if waitlists.has_waitlist(course):
+            waitlists.fill_free_seats(course_id, course["capacity"], "seat-freed")
+        return
+    if waitlists.has_waitlist(course) and waitlists.leave(student_id, course_id):
+        return
+    raise NotEnrolled(student_id, course_id)
 
 
 def check_new_capacity(course_id: int, capacity: int | None) -> None:

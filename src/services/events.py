@@ -120,19 +120,6 @@ _RECORD = insert(_events).values(
 )
 
 
-def record(
-    type_: str,
-    student_id: int,
-    course_id: int,
-    *,
-    reason: str | None = None,
-    actor: Actor | None = None,
-) -> None:
-    """Write the event of a change made in this transaction."""
-    params = {"type": type_, "student_id": student_id, "course_id": course_id, "reason": reason}
-    execute(_RECORD, params | (actor or current_actor()).columns())
-
-
 _EVENT_COLUMNS = [
     "type",
     "student_id",
@@ -173,9 +160,12 @@ class Recorded:
         )
         self.in_one_statement = select(changed).add_cte(event.cte("recorded"))
 
-    def execute(self, params: Mapping[str, Any], *, reason: str | None = None) -> list[RowMapping]:
-        """Make the change and record it; return the changed rows."""
-        recorded = {"reason": reason} | current_actor().columns()
+    def execute(
+        self, params: Mapping[str, Any], *, reason: str | None = None, actor: Actor | None = None
+    ) -> list[RowMapping]:
+        """Make the change and record it (by ``actor``, else the caller); return the
+        changed rows."""
+        recorded = {"reason": reason} | (actor or current_actor()).columns()
         if db.session.get_bind().dialect.name == "postgresql":
             return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
         rows = execute(self.change, params).mappings().all()

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, delete, select, union
 from sqlalchemy.exc import IntegrityError
 
-from src.exceptions import EmailTaken, StudentNotFound
+from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.extensions import db
-from src.models import Student
-from src.services import ResourceList, events, execute
+from src.models import Course, Student, StudentCourse, WaitlistEntry
+from src.services import Precondition, ResourceList, events, execute, waitlists
 
 
-def get_student(student_id: int) -> Student:
-    """Return the student with ``student_id`` or raise :class:`StudentNotFound`."""
-    student = db.session.get(Student, student_id)
+def get_student(student_id: int, *, lock: bool = False) -> Student:
+    """Return the student with ``student_id`` or raise :class:`StudentNotFound`.
+
+    With ``lock``, its row is locked against other changes (not against enrollments).
+    """
+    if lock:
+        student = db.session.get(
+            Student, student_id, with_for_update={"key_share": True}, populate_existing=True
+        )
+    else:
+        student = db.session.get(Student, student_id)
     if student is None:
         raise StudentNotFound(student_id)
     return student
@@ -42,26 +50,68 @@ def create_student(data: dict[str, Any]) -> Student:
     return student
 
 
-def update_student(student_id: int, changes: dict[str, Any]) -> Student:
-    """Apply a partial update to a student."""
-    student = get_student(student_id)
+def update_student(
+    student_id: int, changes: dict[str, Any], precondition: Precondition | None = None
+) -> Student:
+    """Apply a partial update to a student, if ``precondition`` accepts it as it is."""
+    student = get_student(student_id, lock=precondition is not None)
+    if precondition is not None:
+        precondition(student)
     for name, value in changes.items():
         setattr(student, name, value)
     _flush_or_email_taken()
     return student
 
 
-_LOCK_STUDENT = select(Student.id).where(Student.id == bindparam("student_id")).with_for_update()
+_courses = Course.__table__
+_COURSES_OF_STUDENT = union(
+    select(StudentCourse.course_id).where(StudentCourse.student_id == bindparam("student_id")),
+    select(WaitlistEntry.course_id).where(WaitlistEntry.student_id == bindparam("student_id")),
+)
+# In id order, as every transaction that locks several courses does: no deadlock.
+_LOCK_COURSES = (
+    select(_courses.c.id, _courses.c.capacity, _courses.c.waitlist_capacity)
+    .where(_courses.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_courses.c.id)
+    .with_for_update(key_share=True)
+)
+#: Attempts to lock a student's courses before another transaction adds one.
+_LOCK_ATTEMPTS = 10
 
 
-def delete_student(student_id: int) -> None:
-    """Delete a student; the database cascades to its enrollments, each of which is
-    recorded as dropped (reason ``student-deleted``).
+def _lock_student_and_courses(student_id: int) -> tuple[Student, list[Any]]:
+    """Lock the courses the student holds a seat or a place in, then the student.
 
-    The student's row is locked first: an enrollment racing the delete either
-    committed before (and is recorded) or fails its foreign-key check after.
+    Courses first, in id order, as enrolling locks its course before the student's row
+    (its foreign-key check): the other order could deadlock. A course the student
+    joined between the first read and the student's lock means starting again.
     """
-    if execute(_LOCK_STUDENT, {"student_id": student_id}).first() is None:
-        raise StudentNotFound(student_id)
+    params = {"student_id": student_id}
+    for _ in range(_LOCK_ATTEMPTS):
+        seen = set(execute(_COURSES_OF_STUDENT, params).scalars())
+        attempt = db.session.begin_nested()
+        courses = execute(_LOCK_COURSES, {"ids": sorted(seen)}).all() if seen else []
+        student = db.session.get(Student, student_id, with_for_update=True, populate_existing=True)
+        if student is None:
+            attempt.rollback()
+            raise StudentNotFound(student_id)
+        if set(execute(_COURSES_OF_STUDENT, params).scalars()) <= seen:
+            return student, courses
+        attempt.rollback()
+    raise StudentBusy(student_id)
+
+
+def delete_student(student_id: int, precondition: Precondition | None = None) -> None:
+    """Delete a student, if ``precondition`` accepts it as it is. Each enrollment is
+    recorded as dropped and each place in line as left (reason ``student-deleted``),
+    and the seats they free go to the first in line.
+    """
+    student, courses = _lock_student_and_courses(student_id)
+    if precondition is not None:
+        precondition(student)
     events.drop_all_of_student(student_id)
+    waitlists.leave_all_of_student(student_id)
     db.session.execute(delete(Student).where(Student.id == student_id))
+    for course in courses:
+        if course.waitlist_capacity != 0:
+            waitlists.fill_free_seats(course.id, course.capacity, "seat-freed")

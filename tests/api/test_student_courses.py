@@ -45,7 +45,8 @@ def test_enroll_returns_201_location_and_the_course(client, student, course):
 
     assert response.status_code == 201
     body = response.get_json()
-    assert list(body) == [*COURSE_FIELDS, "enrolled_at"]
+    assert list(body) == [*COURSE_FIELDS, "enrolled_at", "status"]
+    assert body["status"] == "enrolled"
     assert {k: body[k] for k in COURSE_FIELDS} == course
     assert datetime.fromisoformat(body["enrolled_at"]).utcoffset().total_seconds() == 0
     assert response.headers["Location"] == f"/students/{student['id']}/courses/{course['id']}"
@@ -148,7 +149,8 @@ def test_list_is_ordered_by_enrollment_then_course_id(client, student, make_cour
     keys = [(item["enrolled_at"], item["id"]) for item in body]
     assert keys == sorted(keys)
     assert {item["id"] for item in body} == {c["id"] for c in courses}
-    assert all(list(item) == [*COURSE_FIELDS, "enrolled_at"] for item in body)
+    assert all(list(item) == [*COURSE_FIELDS, "enrolled_at", "status"] for item in body)
+    assert {item["status"] for item in body} == {"enrolled"}
 
 
 def test_list_is_paginated(client, student, make_course):

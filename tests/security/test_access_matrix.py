@@ -32,6 +32,7 @@ OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
     ("PATCH", "/courses/<id:course_id>", "/courses/{c}", {"title": "Renamed"}, set()),
     ("DELETE", "/courses/<id:course_id>", "/courses/{d}", None, set()),
     ("GET", "/courses/<id:course_id>/students", "/courses/{c}/students", None, {"reader"}),
+    ("GET", "/courses/<id:course_id>/waitlist", "/courses/{c}/waitlist", None, {"reader"}),
     ("GET", "/students/<id:student_id>/courses/<id:course_id>/history", "/students/{a}/courses/{c}/history", None, {"reader", "student_a"}),
     ("GET", "/events", "/events", None, {"reader"}),
     ("GET", "/metrics", "/metrics", None, {"reader"}),
