@@ -314,6 +314,10 @@ def main() -> None:
                 log(f"   {side:8} {results[name][side]}")
             log(f"   project/floor by round: {results[name]['ratios']}")
 
+        log("== bulk: 1,000 new pairs in one batch request; a 100,000-line CSV import")
+        bulk = bulk_timings(args, env, project, key)
+        log(f"   {bulk}")
+
         log("== p99/p50 at 80 % of the maximum read rate (project)")
         target = 0.8 * results["GET /students/<id>/courses"]["project"]["rps"]
         delay = max(
@@ -393,11 +397,57 @@ def main() -> None:
     for label, _, seq in plans:
         log(f"   plan {label}: {'SEQ SCAN' if seq else 'index'}")
 
-    write_report(args, workers, seeded, seed_seconds, results, paced, growth, total, plans)
+    write_report(args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk)
     log(f"== wrote {REPORT.relative_to(ROOT)}")
 
 
-def write_report(args, workers, seeded, seed_seconds, results, paced, growth, total, plans) -> None:
+def bulk_timings(args: argparse.Namespace, env: dict, project: str, key: str) -> dict:
+    """Time three batch requests of 1,000 new pairs each, and one import of a CSV file
+    of 100,000 new pairs (each seeded student into five new courses, 20,000 students)."""
+    batch_seconds = []
+    for n in range(3):
+        course = psql(
+            args.database,
+            f"INSERT INTO courses (code, title) VALUES ('BATCH-{n}', 'Batch {n}') RETURNING id",
+        ).split()[0]
+        body = {
+            "enrollments": [{"student_id": s, "course_id": int(course)} for s in range(1, 1001)]
+        }
+        request = urllib.request.Request(  # noqa: S310 - loopback, our own server
+            f"{project}/enrollments/batch",
+            data=json.dumps(body).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310 - our server
+            created = sum(item["created"] for item in json.load(response)["enrollments"])
+        batch_seconds.append(time.perf_counter() - started)
+        assert created == 1000, created  # noqa: S101 - the benchmark checks its own work
+    codes = [f"IMPORT-{n}" for n in range(5)]
+    psql(
+        args.database,
+        "INSERT INTO courses (code, title) VALUES "
+        + ", ".join(f"('{code}', 'Import')" for code in codes),
+    )
+    emails = psql(args.database, "SELECT email FROM students ORDER BY id LIMIT 20000").split()
+    path = ROOT / "bench" / ".import.csv"
+    lines = [f"{email},{code}" for code in codes for email in emails]
+    path.write_text("student_email,course_code\n" + "\n".join(lines) + "\n")
+    started = time.perf_counter()
+    summary = flask("enrollments", "import", str(path), env=env)
+    import_seconds = time.perf_counter() - started
+    path.unlink()
+    return {
+        "batch_seconds": [round(s, 3) for s in batch_seconds],
+        "import_lines": len(lines),
+        "import_seconds": round(import_seconds, 1),
+        "import_summary": summary,
+    }
+
+
+def write_report(
+    args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk
+) -> None:
     command = "make bench" + (f"  # {' '.join(sys.argv[1:])}" if sys.argv[1:] else "")
     lines = [
         "<!-- results: written by bench/run.py; the notes below the end marker are by hand -->",

@@ -51,7 +51,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
 
-    from src.api import Api, IdConverter, courses, events, health, students
+    from src.api import Api, IdConverter, courses, enrollments, events, health, students
 
     app.url_map.converters["id"] = IdConverter
     api = Api(
@@ -65,7 +65,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
     )
-    for module in (health, students, courses, events):
+    for module in (health, students, courses, enrollments, events):
         api.register_blueprint(module.blp)
     error_handling.init_app(app)
     observability.init_metrics(app)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import sys
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from flask import Flask
@@ -22,7 +24,7 @@ from src.health import check_schema, code_head
 from src.models import ApiKey
 from src.models.api_key import ROLES
 from src.seed import seed
-from src.services import events
+from src.services import events, imports
 
 
 class CheckFailed(click.ClickException):
@@ -206,6 +208,56 @@ def prune_events(before: datetime) -> None:
     click.echo(f"Deleted {deleted} event{plural} before {before:%Y-%m-%d %H:%M:%S} UTC.")
 
 
+@click.group("enrollments")
+def enrollments_group() -> None:
+    """Enrollments in bulk."""
+
+
+class ImportFailed(click.ClickException):
+    """An import found bad lines; nothing was written."""
+
+
+@enrollments_group.command("import")
+@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--dry-run", is_flag=True, help="Check every line and write nothing.")
+@with_appcontext
+def import_enrollments(csv_file: TextIO, dry_run: bool) -> None:
+    """Enroll the pairs of a CSV file with the header ``student_email,course_code``.
+
+    Emails and codes match without regard to case, as the API's do. All or nothing:
+    any bad line (unknown student or course, a pair given twice, a course without
+    room) is printed with its line number, and nothing is written. Pairs already
+    enrolled are counted and left as they are, so running a file again is safe.
+    """
+    try:
+        with events.acting_as(events.CLI):
+            result = imports.import_csv(csv_file, progress=_progress)
+    except imports.ImportRejected as error:
+        db.session.rollback()
+        for line, reason in error.problems:
+            click.echo(f"line {line}: {reason}" if line else reason, err=True)
+        raise ImportFailed(
+            f"{len(error.problems)} bad line{'s' if len(error.problems) != 1 else ''}; "
+            "nothing was written."
+        ) from error
+    if dry_run:
+        db.session.rollback()
+    else:
+        db.session.commit()
+    verb = "Would enroll" if dry_run else "Enrolled"
+    click.echo(
+        f"{verb} {result.created} new pair{'s' if result.created != 1 else ''}; "
+        f"{result.existing} already enrolled."
+    )
+
+
+def _progress(total: int) -> Any:
+    """A progress bar on a terminal; nothing elsewhere (click would print its label)."""
+    if not sys.stdout.isatty():
+        return contextlib.nullcontext()
+    return click.progressbar(length=total, label="Enrolling")
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -216,3 +268,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(api_key)
     app.cli.add_command(seed_command)
     app.cli.add_command(events_group)
+    app.cli.add_command(enrollments_group)

@@ -11,14 +11,16 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from flask import Flask, Response, current_app, json
+from flask import Flask, Response, current_app, json, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from src import exceptions as exc
 from src.extensions import db
+from src.services.batches import BatchRejected
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 #: Problem ``type`` URIs are this prefix followed by the slug.
@@ -56,6 +58,8 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
+BATCH_REJECTED_404 = ProblemKind(404, "batch-rejected", "Batch rejected")
+BATCH_REJECTED_409 = ProblemKind(409, "batch-rejected", "Batch rejected")
 MALFORMED_JSON = ProblemKind(400, "malformed-json", "Malformed JSON")
 DATABASE_UNAVAILABLE = ProblemKind(503, "database-unavailable", "Database unavailable")
 INTERNAL_ERROR = ProblemKind(500, "internal-error", "Internal server error")
@@ -65,7 +69,7 @@ def problem(
     kind: ProblemKind,
     detail: str,
     *,
-    errors: dict[str, list[str]] | None = None,
+    errors: dict[str, list[str]] | list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
     """Build a problem response of ``kind``."""
@@ -108,6 +112,45 @@ def flatten_validation_messages(messages: object) -> dict[str, list[str]]:
     return flat
 
 
+def _itemized_field() -> str | None:
+    """The list field whose items this view reports errors for one by one, if any
+    (``Blueprint.itemized``)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(handler, "itemized_errors", None)
+
+
+def itemize_validation_messages(messages: object, field: str) -> list[dict[str, Any]]:
+    """Turn webargs' messages for a list ``field`` into one error per bad item:
+    ``{"index", "type": "validation-error", "detail"}``; an error of the whole body
+    or list has ``index`` null."""
+    items: list[dict[str, Any]] = []
+    kind = PROBLEM_TYPE_PREFIX + VALIDATION_ERROR.slug
+    for name, texts in flatten_validation_messages(messages).items():
+        index: int | None = None
+        detail_field = name
+        parts = name.split(".")
+        if len(parts) >= 2 and parts[0] == field and parts[1].isdigit():
+            index = int(parts[1])
+            detail_field = ".".join(parts[2:])
+        for text in texts:
+            detail = f"{detail_field}: {text}" if detail_field else text
+            items.append({"index": index, "type": kind, "detail": detail})
+    return sorted(items, key=lambda item: (item["index"] is not None, item["index"] or 0))
+
+
+def handle_batch_rejected(error: BatchRejected) -> Response:
+    """Answer a rejected batch: the most severe status, and every failing pair."""
+    db.session.rollback()
+    kind = BATCH_REJECTED_404 if error.status == 404 else BATCH_REJECTED_409
+    items = [
+        {"index": e.index, "type": PROBLEM_TYPE_PREFIX + e.type, "detail": e.detail}
+        for e in error.errors
+    ]
+    return problem(kind, error.detail, errors=items)
+
+
 def _slug(error: HTTPException) -> str:
     return (error.name or "error").lower().replace(" ", "-").replace("'", "")
 
@@ -131,6 +174,14 @@ def handle_http_exception(error: HTTPException) -> Response:
     if status == 429:
         headers["Retry-After"] = str(_seconds_until_the_limit_resets())
     messages = data.get("messages")
+    itemized = _itemized_field()
+    if status == 422 and messages is not None and itemized is not None:
+        return problem(
+            VALIDATION_ERROR,
+            "The request has invalid items; see errors.",
+            errors=itemize_validation_messages(messages, itemized),
+            headers=headers,
+        )
     if status == 422 and messages is not None:
         return problem(
             VALIDATION_ERROR,
@@ -185,6 +236,7 @@ def handle_unexpected_error(error: BaseException) -> Response:
 def init_app(app: Flask) -> None:
     """Register the handlers; they replace flask-smorest's JSON error handler."""
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(BatchRejected, handle_batch_rejected)
     app.register_error_handler(exc.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeout, handle_database_unavailable)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, post_dump, validate
+from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
 
 from src.fields import (
     FREE_TEXT_PATTERN,
@@ -41,6 +41,28 @@ class ProblemSchema(Schema):
         values=fields.List(fields.String()),
         metadata={"description": "Validation errors by field or parameter (422 only)."},
     )
+
+
+class ItemErrorSchema(Schema):
+    """Why one item of a list in the request failed."""
+
+    index = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Position of the item in the request; null for the whole."},
+    )
+    type = fields.String(required=True, metadata={"description": "The item's problem type."})
+    detail = fields.String(required=True)
+
+
+class ItemizedProblemSchema(Schema):
+    """A problem with a list of failing items (``POST /enrollments/batch``)."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True)
+    errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
 
 
 class PaginationSchema(Schema):
@@ -207,6 +229,56 @@ class WaitingStudentSchema(StudentSchema, _WaitlistFields):
 
     class Meta:
         fields = (*StudentSchema._declared_fields, "waitlist_position", "waitlisted_at")
+
+
+# -- Batches -------------------------------------------------------------------
+
+
+class BatchPairSchema(Schema):
+    """One pair to enroll."""
+
+    student_id = identifier(required=True)
+    course_id = identifier(required=True)
+
+
+class BatchRequestSchema(Schema):
+    """Body of ``POST /enrollments/batch``."""
+
+    enrollments = fields.List(
+        fields.Nested(BatchPairSchema),
+        required=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "1 to 1,000 distinct pairs.", "uniqueItems": True},
+    )
+
+    @validates_schema
+    def _distinct(self, data: dict[str, Any], **_: Any) -> None:
+        first: dict[tuple[int, int], int] = {}
+        twice: dict[int, list[str]] = {}
+        for index, item in enumerate(data.get("enrollments", [])):
+            pair = (item["student_id"], item["course_id"])
+            if pair in first:
+                twice[index] = [f"The same pair as item {first[pair]}."]
+            first.setdefault(pair, index)
+        if twice:
+            raise ValidationError({"enrollments": twice})
+
+
+class BatchResultSchema(Schema):
+    """One pair of a batch, enrolled."""
+
+    student_id = fields.Integer(required=True)
+    course_id = fields.Integer(required=True)
+    enrolled_at = fields.AwareDateTime(required=True)
+    created = fields.Boolean(
+        required=True, metadata={"description": "False when the pair was already enrolled."}
+    )
+
+
+class BatchResponseSchema(Schema):
+    """The result of a batch, one item per pair in request order."""
+
+    enrollments = fields.List(fields.Nested(BatchResultSchema), required=True)
 
 
 # -- Events ----------------------------------------------------------------------

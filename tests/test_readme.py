@@ -18,6 +18,7 @@ EXPECTED = [
     201, 200, 200, 200, 409, 200, 204, 404,  # enrollment walk-through
     200, 200,  # history, change feed
     201, 201, 201, 409, 202, 200, 204, 200, 200,  # waitlist walk-through
+    200, 404,  # bulk enrollment
     200, 412,  # ETag
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example

@@ -26,7 +26,7 @@ from werkzeug.routing import IntegerConverter
 from src import auth
 from src.error_handling import PROBLEM_CONTENT_TYPE
 from src.fields import MAX_INT32
-from src.schemas import ProblemSchema
+from src.schemas import ItemizedProblemSchema, ProblemSchema
 
 
 class IdConverter(IntegerConverter):
@@ -126,6 +126,24 @@ class Blueprint(flask_smorest.Blueprint):
             content_type=PROBLEM_CONTENT_TYPE,
             description=description,
         )
+
+    def itemized(self, field: str, *statuses: int) -> Callable[[Any], Any]:
+        """Report this view's errors item by item of the list ``field`` of its body:
+        ``errors`` is ``[{"index", "type", "detail"}]``, for validation (422) and for the
+        ``statuses`` the view's domain errors carry."""
+
+        def decorator(view: Any) -> Any:
+            view.itemized_errors = field
+            for status in (*statuses, 422):
+                view = self.alt_response(
+                    status,
+                    schema=ItemizedProblemSchema,
+                    content_type=PROBLEM_CONTENT_TYPE,
+                    description=http.HTTPStatus(status).phrase + ": every failing item",
+                )(view)
+            return view
+
+        return decorator
 
     def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
         """Who besides admins may call this view (see ``src.auth``); documents the 401,

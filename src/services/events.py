@@ -45,7 +45,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -99,8 +101,25 @@ CLI = Actor("cli")
 SYSTEM = Actor("system")
 
 
+_acting_as: ContextVar[Actor | None] = ContextVar("acting_as", default=None)
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """Record the changes made inside the block as ``actor``'s (a command says so)."""
+    token = _acting_as.set(actor)
+    try:
+        yield
+    finally:
+        _acting_as.reset(token)
+
+
 def current_actor() -> Actor:
-    """The caller of this request (its API key), or the command line outside requests."""
+    """Who is making changes now: whoever :func:`acting_as` names, else the caller of
+    this request (its API key), else the command line."""
+    actor = _acting_as.get()
+    if actor is not None:
+        return actor
     if has_request_context():
         principal = g.get("principal")
         if principal is not None:

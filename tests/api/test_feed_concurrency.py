@@ -151,11 +151,14 @@ def test_a_poller_sees_every_committed_event_exactly_once_while_writers_race(app
 
     polled: list[dict] = []
 
+    writers_done = threading.Event()
+
     def poll() -> None:
         reader = admin()
         cursor = None
         while True:
-            done = stop.is_set()
+            # Read once more after every writer's last request has returned.
+            done = writers_done.is_set()
             page, cursor = follow(reader, cursor, limit=7)
             polled.extend(page)
             if done:
@@ -168,8 +171,8 @@ def test_a_poller_sees_every_committed_event_exactly_once_while_writers_race(app
         stop.set()
         for writer in writers:
             writer.result()
+        writers_done.set()
         poller.result()
-    # The poller's last pass began after every writer had finished.
     tail, _ = follow(admin(), None, limit=1000)
 
     ids = [e["id"] for e in polled]

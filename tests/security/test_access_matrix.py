@@ -35,6 +35,7 @@ OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
     ("GET", "/courses/<id:course_id>/waitlist", "/courses/{c}/waitlist", None, {"reader"}),
     ("GET", "/students/<id:student_id>/courses/<id:course_id>/history", "/students/{a}/courses/{c}/history", None, {"reader", "student_a"}),
     ("GET", "/events", "/events", None, {"reader"}),
+    ("POST", "/enrollments/batch", "/enrollments/batch", {"enrollments": [{"student_id": "{a}", "course_id": "{d}"}]}, set()),
     ("GET", "/metrics", "/metrics", None, {"reader"}),
 ]  # fmt: skip
 
@@ -56,6 +57,8 @@ def _fill(value: Any, world: World) -> Any:
         return value.format(**ids)
     if isinstance(value, dict):
         return {k: _fill(v, world) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, world) for v in value]
     return value
 
 

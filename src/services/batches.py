@@ -1,0 +1,168 @@
+"""Bulk enrollment: many pairs in one transaction, all or nothing.
+
+Concurrency: a batch locks every course it touches, in ascending id order, before it
+reads anything (the order every transaction that locks several courses uses, so two
+batches sharing courses cannot deadlock), then counts seats and inserts under those
+locks, as a single enrollment does. A batch that fails writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, func, insert, select, tuple_
+from sqlalchemy.exc import IntegrityError
+
+from src.exceptions import DomainError
+from src.extensions import db
+from src.models import Course, Student, StudentCourse
+from src.services import events, execute
+
+_courses = Course.__table__
+_students = Student.__table__
+_enrollments = StudentCourse.__table__
+_ids = bindparam("ids", expanding=True)
+
+#: Most pairs in one batch (and in one statement).
+MAX_PAIRS = 1000
+
+_LOCK_COURSES = (
+    select(_courses.c.id, _courses.c.capacity)
+    .where(_courses.c.id.in_(_ids))
+    .order_by(_courses.c.id)
+    .with_for_update(key_share=True)
+)
+_STUDENTS = select(_students.c.id).where(_students.c.id.in_(_ids))
+_SEATS_TAKEN = (
+    select(_enrollments.c.course_id, func.count())
+    .where(_enrollments.c.course_id.in_(_ids))
+    .group_by(_enrollments.c.course_id)
+)
+_EXISTING = select(
+    _enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at
+).where(
+    tuple_(_enrollments.c.student_id, _enrollments.c.course_id).in_(
+        bindparam("pairs", expanding=True)
+    )
+)
+
+
+@dataclass(frozen=True)
+class PairError:
+    """Why one pair of a batch failed."""
+
+    index: int
+    status: int
+    type: str
+    detail: str
+
+
+class BatchRejected(DomainError):
+    """Some pairs of a batch cannot be enrolled; nothing was written.
+
+    ``status`` is the most severe kind among them: 404 before 409.
+    """
+
+    def __init__(self, errors: list[PairError]) -> None:
+        self.errors = errors
+        self.status = min(error.status for error in errors)
+        failing = len(errors)
+        super().__init__(
+            f"{failing} of the batch's pairs cannot be enrolled; nothing was written (see errors)."
+        )
+
+
+def lock_courses(course_ids: Sequence[int]) -> dict[int, int | None]:
+    """Lock these courses in id order; return the capacity of each that exists."""
+    if not course_ids:
+        return {}
+    rows = execute(_LOCK_COURSES, {"ids": sorted(set(course_ids))}).all()
+    return {row.id: row.capacity for row in rows}
+
+
+def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Enroll each ``(student_id, course_id)`` pair, all or nothing.
+
+    Returns one item per pair in order: ``student_id``, ``course_id``, ``enrolled_at``
+    and ``created`` (false for a pair already enrolled, which changes nothing). Raises
+    :class:`BatchRejected` listing every failing pair: an unknown student or course
+    (404), or a course without room for all its new pairs (409). Pairs must be
+    distinct; at most :data:`MAX_PAIRS`.
+    """
+    course_ids = [course_id for _, course_id in pairs]
+    capacities = lock_courses(course_ids)
+    students = set(execute(_STUDENTS, {"ids": sorted({s for s, _ in pairs})}).scalars())
+    errors = []
+    for index, (student_id, course_id) in enumerate(pairs):
+        if student_id not in students:
+            detail = f"Student {student_id} does not exist."
+            errors.append(PairError(index, 404, "student-not-found", detail))
+        elif course_id not in capacities:
+            detail = f"Course {course_id} does not exist."
+            errors.append(PairError(index, 404, "course-not-found", detail))
+    existing = {
+        (row.student_id, row.course_id): row.enrolled_at
+        for row in execute(_EXISTING, {"pairs": list(pairs)})
+    }
+    new = [pair for pair in pairs if pair not in existing]
+    wanted = Counter(course_id for _, course_id in new)
+    taken = dict(execute(_SEATS_TAKEN, {"ids": sorted(wanted)}).all()) if wanted else {}
+    full = {
+        course_id
+        for course_id, count in wanted.items()
+        if capacities.get(course_id) is not None
+        and taken.get(course_id, 0) + count > capacities[course_id]
+    }
+    for index, pair in enumerate(pairs):
+        if pair[1] in full and pair not in existing:
+            capacity = capacities[pair[1]]
+            free = max(capacity - taken.get(pair[1], 0), 0)
+            detail = (
+                f"Course {pair[1]} has {free} free seat{'s' if free != 1 else ''} of "
+                f"{capacity}, fewer than the batch's {wanted[pair[1]]} new pairs."
+            )
+            errors.append(PairError(index, 409, "course-full", detail))
+    if errors:
+        raise BatchRejected(sorted(errors, key=lambda error: error.index))
+    try:
+        created = _insert(new)
+    except IntegrityError as error:
+        # A student deleted since the check above (only courses are locked here).
+        db.session.rollback()
+        present = set(execute(_STUDENTS, {"ids": sorted({s for s, _ in pairs})}).scalars())
+        gone = [
+            PairError(index, 404, "student-not-found", f"Student {student_id} does not exist.")
+            for index, (student_id, _) in enumerate(pairs)
+            if student_id not in present
+        ]
+        if not gone:
+            raise
+        raise BatchRejected(gone) from error
+    created.update(existing)
+    return [
+        {
+            "student_id": student_id,
+            "course_id": course_id,
+            "enrolled_at": created[(student_id, course_id)],
+            "created": (student_id, course_id) not in existing,
+        }
+        for student_id, course_id in pairs
+    ]
+
+
+def _insert(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Any]:
+    """Insert the new pairs and their events; return when each enrolled."""
+    if not pairs:
+        return {}
+    rows = [{"student_id": s, "course_id": c} for s, c in pairs]
+    statement = events.Recorded(
+        insert(_enrollments)
+        .values(rows)
+        .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at),
+        "enrolled",
+    )
+    inserted = statement.execute({})
+    return {(row["student_id"], row["course_id"]): row["enrolled_at"] for row in inserted}
