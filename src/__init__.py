@@ -6,6 +6,7 @@ from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response
+from flask_cors import CORS
 from flask_limiter import Limiter
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -20,6 +21,12 @@ def _schema_name(schema: Any) -> str:
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
     return name + "Update" if getattr(schema, "partial", False) else name
+
+
+#: Response headers scripts on an allowed origin may read.
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "Retry-After", "X-Request-ID"]
+#: A Redis that hangs must not hang requests: give up on it quickly and fall back.
+REDIS_OPTIONS = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:
@@ -44,12 +51,28 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         application_limits=[app.config["RATE_LIMIT"]],
         application_limits_exempt_when=auth.is_public,
         storage_uri=app.config["RATELIMIT_STORAGE_URI"],
+        # Redis is a helper, not a single point of failure: while it cannot be reached,
+        # each process counts in its own memory, and goes back to Redis by itself
+        # (flask-limiter checks it again with a backoff of 1 to 32 s).
+        in_memory_fallback_enabled=True,
+        storage_options=REDIS_OPTIONS
+        if app.config["RATELIMIT_STORAGE_URI"].startswith("redis")
+        else {},
         # X-RateLimit-* headers on every response would cost a second round trip to
         # the storage per request; a 429 still says when to retry (error_handling).
         headers_enabled=False,
     )
     app.before_request(auth.enforce)
     app.after_request(_security_headers)
+    if app.config["CORS_ORIGINS"]:
+        CORS(
+            app,
+            origins=app.config["CORS_ORIGINS"],
+            methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "If-None-Match"],
+            expose_headers=CORS_EXPOSED_HEADERS,
+            max_age=600,
+        )
 
     from src.api import Api, IdConverter, courses, enrollments, events, health, students
 

@@ -145,8 +145,9 @@ def _bearer_token() -> str | None:
 
 
 def is_public() -> bool:
-    """Whether the current request needs no key."""
-    return request.endpoint in PUBLIC_ENDPOINTS
+    """Whether the current request needs no key: a public endpoint, or a CORS
+    preflight (browsers send those without credentials; they read nothing)."""
+    return request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS"
 
 
 def identify() -> None:

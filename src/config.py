@@ -6,6 +6,7 @@ Every setting the service reads is documented in the README's "Configuration" se
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,25 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
     return value
 
 
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def cors_origins(environ: Mapping[str, str]) -> list[str]:
+    """``CORS_ORIGINS``: the browser origins allowed to call the API, comma-separated.
+
+    Exact origins only (``https://app.example.edu``): a wildcard would let any site a
+    registrar visits read students' data with the keys it holds.
+    """
+    origins = [o.strip().rstrip("/") for o in environ.get("CORS_ORIGINS", "").split(",")]
+    origins = [o for o in origins if o]
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ConfigurationError(
+                f"CORS_ORIGINS must list origins like https://app.example.edu, not {origin!r}."
+            )
+    return origins
+
+
 def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Build the Flask configuration from environment variables."""
     environ = os.environ if environ is None else environ
@@ -85,6 +105,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # notation; counted in Redis when REDIS_URL is set, else in each process's memory.
         "RATE_LIMIT": environ.get("RATE_LIMIT", "100/second").strip(),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        # Browser origins allowed to call the API (CORS); none by default.
+        "CORS_ORIGINS": cors_origins(environ),
         # How many proxies in front of the app set X-Forwarded-For (0: trust none).
         "PROXY_FIX_X_FOR": int(_number(environ, "PROXY_FIX_X_FOR", 0, 0)),
         "SQLALCHEMY_DATABASE_URI": database_url(environ),

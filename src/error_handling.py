@@ -65,6 +65,13 @@ DATABASE_UNAVAILABLE = ProblemKind(503, "database-unavailable", "Database unavai
 INTERNAL_ERROR = ProblemKind(500, "internal-error", "Internal server error")
 
 
+def rollback() -> None:
+    """End the request's transaction. A connection the server already closed (a restart,
+    a failover) has nothing left to roll back: that is no reason for a 500."""
+    with contextlib.suppress(DBAPIError):
+        db.session.rollback()
+
+
 def problem(
     kind: ProblemKind,
     detail: str,
@@ -142,7 +149,7 @@ def itemize_validation_messages(messages: object, field: str) -> list[dict[str, 
 
 def handle_batch_rejected(error: BatchRejected) -> Response:
     """Answer a rejected batch: the most severe status, and every failing pair."""
-    db.session.rollback()
+    rollback()
     kind = BATCH_REJECTED_404 if error.status == 404 else BATCH_REJECTED_409
     items = [
         {"index": e.index, "type": PROBLEM_TYPE_PREFIX + e.type, "detail": e.detail}
@@ -157,7 +164,7 @@ def _slug(error: HTTPException) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Answer an HTTP error (abort, routing, webargs) with a problem response."""
-    db.session.rollback()
+    rollback()
     if isinstance(error, InternalServerError):
         return handle_unexpected_error(error.original_exception or error)
     if error.code == 304:
@@ -204,7 +211,7 @@ def _seconds_until_the_limit_resets() -> int:
 
 def handle_domain_error(error: exc.DomainError) -> Response:
     """Answer a domain error with the status and slug it is mapped to."""
-    db.session.rollback()
+    rollback()
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
             return problem(DOMAIN_ERRORS[cls], error.detail)
@@ -214,8 +221,7 @@ def handle_domain_error(error: exc.DomainError) -> Response:
 def handle_database_unavailable(error: OperationalError | PoolTimeout) -> Response:
     """The database could not be reached, gave up on the statement, or every pooled
     connection stayed busy: a 503, not a 500."""
-    with contextlib.suppress(DBAPIError):
-        db.session.rollback()
+    rollback()
     reason = getattr(error, "orig", None) or error
     current_app.logger.warning("database unavailable: %s", str(reason).splitlines()[0])
     return problem(
@@ -227,8 +233,7 @@ def handle_database_unavailable(error: OperationalError | PoolTimeout) -> Respon
 
 def handle_unexpected_error(error: BaseException) -> Response:
     """Log an unexpected exception and answer 500 without revealing anything about it."""
-    with contextlib.suppress(DBAPIError):  # the connection itself may be what broke
-        db.session.rollback()
+    rollback()
     current_app.logger.error("unhandled exception", exc_info=error)
     return problem(INTERNAL_ERROR, "The server could not complete the request.")
 

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
-from prometheus_client import CollectorRegistry, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 from pythonjsonlogger.json import JsonFormatter
@@ -96,8 +96,8 @@ def init_request_logging(app: Flask) -> None:
 
 
 def init_metrics(app: Flask) -> PrometheusMetrics:
-    """Serve ``GET /metrics``: request counts and latencies by route and status, and
-    the database pool's use.
+    """Serve ``GET /metrics``: request counts and latencies by route and status, the
+    database pool's use, and whether rate limits reach Redis.
 
     Under gunicorn with ``PROMETHEUS_MULTIPROC_DIR`` set (``gunicorn.conf.py`` sets it),
     every worker writes its samples there and any worker serves the sum.
@@ -128,12 +128,34 @@ def init_metrics(app: Flask) -> PrometheusMetrics:
         multiprocess_mode="livesum",
     )
 
+    storage_up = Gauge(
+        "registrar_rate_limit_storage_up",
+        "1 while rate limits are counted in the shared Redis, 0 while this process "
+        "falls back to its own memory (Redis unreachable).",
+        registry=registry,
+        multiprocess_mode="livemin",
+    )
+    fallbacks = Counter(
+        "registrar_rate_limit_storage_fallbacks",
+        "Times this process lost Redis and fell back to counting in memory.",
+        registry=registry,
+    )
+    limiter = app.extensions["registrar.limiter"]
+    was_up = [True]
+
     @app.after_request
-    def _observe_pool(response: Response) -> Response:
+    def _observe(response: Response) -> Response:
         pool = db.engine.pool
         if hasattr(pool, "checkedout"):
             in_use.set(pool.checkedout())
             idle.set(pool.checkedin())
+        # flask-limiter keeps whether its storage is down in a private flag, and logs
+        # the switch both ways (a warning once per outage).
+        up = not getattr(limiter, "_storage_dead", False)
+        if was_up[0] and not up:
+            fallbacks.inc()
+        was_up[0] = up
+        storage_up.set(1 if up else 0)
         return response
 
     return metrics

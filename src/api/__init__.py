@@ -62,8 +62,15 @@ class JSONParser(FlaskParser):
         raw = req.get_data(cache=True)
         if not raw.strip():
             abort(400, messages={"json": ["The request body is empty."]})
-        data = core.parse_json(raw)
-        if _has_lone_surrogate(data):
+        try:
+            data = core.parse_json(raw)
+            surrogates = _has_lone_surrogate(data)
+        except (ValueError, RecursionError):
+            # Not only JSONDecodeError: an integer of more than 4,300 digits is a
+            # ValueError, and nesting deeper than the interpreter's stack (well under
+            # the body size limit) a RecursionError, in the parser or in our walk.
+            abort(400, messages={"json": ["The request body is not valid JSON."]})
+        if surrogates:
             abort(400, messages={"json": ["The request body has unpaired surrogates."]})
         return data
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Response, json
+from flask import Response, current_app, json
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
@@ -41,6 +41,14 @@ class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["pass", "warn", "fail"]})
     output = fields.String()
     checks = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(HealthCheckSchema)))
+
+
+def redis_status() -> str | None:
+    """``pass`` or ``warn`` for the rate limits' Redis, ``None`` without one."""
+    limiter = current_app.extensions["registrar.limiter"]
+    if not current_app.config["RATELIMIT_STORAGE_URI"].startswith("redis"):
+        return None
+    return "pass" if limiter.storage.check() else "warn"
 
 
 def health_response(body: dict[str, Any], status: int = 200) -> Response:
@@ -109,7 +117,18 @@ class Ready(MethodView):
                     "time": now,
                 }
             ]
-        body: dict[str, Any] = {"status": result.status, "checks": checks}
+        status = result.status
+        redis = redis_status()
+        if redis is not None:
+            checks["redis:connection"] = [
+                {"componentType": "datastore", "status": redis, "time": now}
+            ]
+            # An instance without Redis still serves (limits fall back to memory): a
+            # warn, so that operators see it without the load balancer pulling every
+            # instance at once.
+            if redis == "warn" and status == "pass":
+                status = "warn"
+        body: dict[str, Any] = {"status": status, "checks": checks}
         if result.output:
             body["output"] = result.output
-        return health_response(body, 503 if result.status == "fail" else 200)
+        return health_response(body, 503 if status == "fail" else 200)
