@@ -5,10 +5,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# Spectral, the OpenAPI linter, from the npm registry into the virtual environment's folder.
+SPECTRAL_VERSION := 6.16.3
+SPECTRAL := $(VENV)/node/node_modules/.bin/spectral
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install test run serve lint lint-migrations format migrate openapi bench clean
+.PHONY: install test run serve lint lint-migrations lint-openapi format migrate openapi bench clean
 
 $(INSTALLED): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,13 +41,19 @@ endif
 serve: migrate ## Serve with gunicorn and gunicorn.conf.py on $$HOST:$$PORT (default 127.0.0.1:8000).
 	$(BIN)/gunicorn wsgi:app
 
-lint: $(INSTALLED) lint-migrations ## Lint and check formatting.
+$(SPECTRAL):
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+
+lint: $(INSTALLED) lint-migrations lint-openapi ## Lint and check formatting.
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 lint-migrations: $(INSTALLED) ## Lint the SQL of every migration with squawk (.squawk.toml).
 	DATABASE_URL=postgresql://offline/registrar $(BIN)/alembic upgrade base:head --sql \
 		| $(BIN)/squawk --stdin-filepath migrations.sql
+
+lint-openapi: $(SPECTRAL) ## Lint the committed openapi.json with Spectral (.spectral.yaml).
+	$(SPECTRAL) lint --fail-severity=warn openapi.json
 
 openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
 	$(BIN)/flask --app wsgi openapi write openapi.json 2>/dev/null

@@ -31,7 +31,7 @@ KEY_PREFIX = "reg"
 PUBLIC_ENDPOINTS = frozenset(
     {
         "health.Live",
-        "health.Live_1",
+        "health.Health",
         "health.Ready",
         "api-docs.openapi_json",
         "api-docs.openapi_swagger_ui",

@@ -6,6 +6,8 @@
 - Error responses are documented as ``application/problem+json`` with ``ProblemSchema``.
 - Views state who besides admins may call them (``Blueprint.allow``; see ``src.auth``) or
   that they are public (``Blueprint.public``).
+- Every operation has a stable, verb-first ``operationId`` (``@blp.doc(operationId=...)``):
+  generated clients name their functions after it, so changing one breaks them.
 """
 
 from __future__ import annotations
@@ -191,6 +193,11 @@ class Api(flask_smorest.Api):
 
     ERROR_SCHEMA = ProblemSchema
 
+    def _register_pagination_header(self) -> None:
+        # flask-smorest's own pagination (X-Pagination) is not used: lists answer with
+        # X-Total-Count and Link, documented by LIST_HEADERS.
+        pass
+
     def _register_etag_headers(self) -> None:
         # flask-smorest's own make If-Match required; here it is optional (Blueprint).
         self.spec.components.header(
@@ -235,13 +242,10 @@ class Api(flask_smorest.Api):
         self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
 
 
-def link(path: str, method: str, **parameters: str) -> dict[str, Any]:
-    """An OpenAPI link to the operation ``method path``, with runtime-expression parameters.
-
-    A parameter named ``requestBody`` fills the target's body instead of a parameter.
-    """
-    pointer = path.replace("~", "~0").replace("/", "~1")
-    target: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{method.lower()}"}
+def link(operation_id: str, **parameters: str) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``operation_id``, with runtime-expression
+    parameters. A parameter named ``requestBody`` fills the target's body instead."""
+    target: dict[str, Any] = {"operationId": operation_id}
     body = parameters.pop("requestBody", None)
     if parameters:
         target["parameters"] = parameters

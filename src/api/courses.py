@@ -24,17 +24,14 @@ from src.services import courses, enrollments, waitlists
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters.")
 
-COURSE = "/courses/{course_id}"
 NEW_COURSE_ID = "$response.body#/id"
 #: What a created course leads to: itself, its roster, and enrolling in it.
 COURSE_LINKS = {
-    "GetCourse": link(COURSE, "get", course_id=NEW_COURSE_ID),
-    "UpdateCourse": link(COURSE, "patch", course_id=NEW_COURSE_ID),
-    "DeleteCourse": link(COURSE, "delete", course_id=NEW_COURSE_ID),
-    "GetRoster": link("/courses/{course_id}/students", "get", course_id=NEW_COURSE_ID),
-    "EnrollInCourse": link(
-        "/students/{student_id}/courses", "post", requestBody={"course_id": NEW_COURSE_ID}
-    ),
+    "GetCourse": link("getCourse", course_id=NEW_COURSE_ID),
+    "UpdateCourse": link("updateCourse", course_id=NEW_COURSE_ID),
+    "DeleteCourse": link("deleteCourse", course_id=NEW_COURSE_ID),
+    "GetRoster": link("getRoster", course_id=NEW_COURSE_ID),
+    "EnrollInCourse": link("enrollStudent", requestBody={"course_id": NEW_COURSE_ID}),
 }
 
 
@@ -42,21 +39,29 @@ COURSE_LINKS = {
 class Courses(MethodView):
     """The collection of courses."""
 
+    @blp.doc(operationId="listCourses")
     @blp.allow(reader, any_student)
     @blp.arguments(CourseQuerySchema, location="query")
     @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
-        """List courses in id order, optionally filtered by code (any case)."""
+        """List courses.
+
+        In id order, a page at a time; `code` finds one course by code without regard to case.
+        Admins, readers and students."""
         query, params = courses.COURSES.query(args)
         return paginate(query, args, params)
 
+    @blp.doc(operationId="createCourse")
     @blp.allow()
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": COURSE_LINKS}})
     @blp.problem(409, "course-code-taken")
     def post(self, data: dict[str, Any]) -> Any:
-        """Create a course. The code must be unused in any case."""
+        """Create a course.
+
+        The code must be unused in any case (`409 course-code-taken`); `capacity` null means no
+        limit, `waitlist_capacity` 0 (the default) no waitlist. Admins only."""
         course = courses.create_course(data)
         db.session.commit()
         return course, {"Location": url_for("courses.Course", course_id=course.id)}
@@ -67,13 +72,18 @@ class Courses(MethodView):
 class Course(MethodView):
     """One course."""
 
+    @blp.doc(operationId="getCourse")
     @blp.allow(reader, any_student)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
     def get(self, course_id: int) -> Any:
-        """Read a course; ``If-None-Match`` with its ETag answers 304."""
+        """Read a course.
+
+        Carries an `ETag`; `If-None-Match` with it answers `304` without a body. Admins, readers
+        and students."""
         return courses.get_course(course_id)
 
+    @blp.doc(operationId="updateCourse")
     @blp.allow()
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
@@ -81,20 +91,27 @@ class Course(MethodView):
     @blp.problem(409, "course-code-taken", "capacity-below-enrollment", "capacity-below-waitlist")
     @blp.problem(412, "precondition-failed")
     def patch(self, changes: dict[str, Any], course_id: int) -> Any:
-        """Change some of a course's fields; new seats go to the first in line at once.
-        With ``If-Match``, only if the course still has that ETag."""
+        """Change some of a course's fields.
+
+        A capacity below the students enrolled is `409 capacity-below-enrollment`, a waitlist
+        capacity below the students waiting `409 capacity-below-waitlist`; new seats go to the
+        first in line at once. With `If-Match`, only if the course still has that ETag. Admins
+        only."""
         course = courses.update_course(course_id, changes, blp.precondition(CourseSchema))
         db.session.commit()
         return course
 
+    @blp.doc(operationId="deleteCourse")
     @blp.allow()
     @blp.response(204)
     @blp.problem(404, "course-not-found")
     @blp.problem(409, "course-has-enrollments")
     @blp.problem(412, "precondition-failed")
     def delete(self, course_id: int) -> None:
-        """Delete a course nobody is enrolled in or waiting for; with ``If-Match``, only if
-        it still has that ETag."""
+        """Delete a course.
+
+        Only a course nobody is enrolled in or waiting for (`409 course-has-enrollments`). With
+        `If-Match`, only if the course still has that ETag. Admins only."""
         courses.delete_course(course_id, blp.precondition(CourseSchema))
         db.session.commit()
 
@@ -103,12 +120,16 @@ class Course(MethodView):
 class CourseStudents(MethodView):
     """A course's roster."""
 
+    @blp.doc(operationId="getRoster")
     @blp.allow(reader)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, EnrolledStudentSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "course-not-found")
     def get(self, args: dict[str, Any], course_id: int) -> Any:
-        """List the students enrolled in the course, each with ``enrolled_at``, oldest first."""
+        """List a course's roster.
+
+        The students enrolled, each with `enrolled_at`, oldest enrollment first, a page at a
+        time; students waiting are on the waitlist instead. Admins and readers."""
         total = enrollments.count_course_enrollments(course_id)
         return paginate(enrollments.COURSE_STUDENTS, args, {"course_id": course_id}, total=total)
 
@@ -117,12 +138,15 @@ class CourseStudents(MethodView):
 class CourseWaitlist(MethodView):
     """A course's waiting line."""
 
+    @blp.doc(operationId="getWaitlist")
     @blp.allow(reader)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, WaitingStudentSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "course-not-found")
     def get(self, args: dict[str, Any], course_id: int) -> Any:
-        """List the students waiting for a seat, first in line first, each with
-        ``waitlist_position`` and ``waitlisted_at``."""
+        """List a course's waitlist.
+
+        The students waiting for a seat, first in line first, each with `waitlist_position` and
+        `waitlisted_at`, a page at a time. Admins and readers."""
         total = waitlists.count_line(course_id)
         return paginate(waitlists.COURSE_LINE, args, {"course_id": course_id}, total=total)

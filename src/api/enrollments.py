@@ -18,17 +18,18 @@ blp = Blueprint("enrollments", __name__, description="Enrollments in bulk.")
 class EnrollmentBatch(MethodView):
     """Many enrollments at once."""
 
+    @blp.doc(operationId="enrollBatch")
     @blp.allow()
     @blp.arguments(BatchRequestSchema)
     @blp.response(200, BatchResponseSchema)
     @blp.itemized("enrollments", 404, 409)
     def post(self, data: dict[str, Any]) -> Any:
-        """Enroll 1 to 1,000 pairs, all or nothing; pairs already enrolled change nothing.
+        """Enroll many pairs at once.
 
-        Any failing pair fails the batch and writes nothing: the problem lists every
-        failing pair by index, with the most severe status (404 for an unknown student
-        or course, before 409 for a course without room for all its new pairs).
-        """
+        1 to 1,000 distinct pairs, all or nothing; pairs already enrolled change nothing
+        (`created: false`). Any failing pair fails the batch and writes nothing: the problem
+        lists every failing pair by index, `404` for an unknown student or course before `409`
+        for a course without room for all its new pairs. Admins only."""
         pairs = [(item["student_id"], item["course_id"]) for item in data["enrollments"]]
         enrolled = batches.enroll_batch(pairs)
         db.session.commit()

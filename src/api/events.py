@@ -23,15 +23,16 @@ blp = Blueprint(
 class Events(MethodView):
     """The change feed."""
 
+    @blp.doc(operationId="listEvents")
     @blp.allow(reader)
     @blp.arguments(FeedQuerySchema, location="query")
     @blp.response(200, FeedSchema)
     def get(self, args: dict[str, Any]) -> Any:
-        """Read the events committed after ``after`` (from the beginning without it).
+        """Read the change feed.
 
-        Follow the returned ``cursor`` to see every committed event exactly once, each
-        enrollment's events in the order they happened. An empty page still returns a
-        cursor to poll with.
-        """
+        The events committed after the cursor `after` (from the beginning without it), and the
+        cursor to pass next time. Following the cursor, a client sees every committed event
+        exactly once, each enrollment's events in the order they happened; an empty page still
+        returns a cursor. A cursor the service did not hand out is `422`. Admins and readers."""
         rows, cursor = events.read_feed(args.get("after", Cursor()), args["limit"])
         return {"events": [events.as_event(row) for row in rows], "cursor": cursor.encode()}

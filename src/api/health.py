@@ -61,15 +61,32 @@ def health_response(body: dict[str, Any], status: int = 200) -> Response:
     )
 
 
-@blp.route("/health")
 @blp.route("/health/live")
 class Live(MethodView):
     """Liveness: the process answers."""
 
+    @blp.doc(operationId="getLiveness")
     @blp.public
     @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE)
     def get(self) -> Any:
-        """Answer 200 while the process serves requests; touches no database."""
+        """Check that the process serves requests.
+
+        Answers `200 pass` while the process serves requests; it touches no database and no
+        Redis, so their outages never make an orchestrator restart healthy processes."""
+        return health_response({"status": "pass"})
+
+
+@blp.route("/health")
+class Health(MethodView):
+    """``/health``: the same as ``/health/live``, where tools look first."""
+
+    @blp.doc(operationId="getHealth")
+    @blp.public
+    @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE)
+    def get(self) -> Any:
+        """Check that the process serves requests (alias of /health/live).
+
+        The same answer as `GET /health/live`."""
         return health_response({"status": "pass"})
 
 
@@ -77,6 +94,7 @@ class Live(MethodView):
 class Ready(MethodView):
     """Readiness: the database answers and is at this code's migration."""
 
+    @blp.doc(operationId="getReadiness")
     @blp.public
     @blp.response(200, HealthSchema, content_type=HEALTH_CONTENT_TYPE, description="pass or warn")
     @blp.alt_response(
@@ -86,8 +104,11 @@ class Ready(MethodView):
         description="fail: the database is unreachable or behind this code",
     )
     def get(self) -> Any:
-        """``pass`` (200) when the database answers at this code's head; ``warn`` (200)
-        when it is at a newer migration; ``fail`` (503) when unreachable or behind."""
+        """Check that the database (and Redis) can serve requests.
+
+        `pass` (200) when the database answers at this code's migration; `warn` (200) when it
+        is at a newer migration, or Redis cannot be reached (rate limits then count in each
+        process's memory); `fail` (503) when the database is unreachable or behind."""
         result = check_schema(db.engine)
         now = datetime.now(UTC).isoformat()
         checks: dict[str, list[dict[str, Any]]] = {

@@ -26,16 +26,13 @@ from src.services import enrollments, events, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 
-STUDENT = "/students/{student_id}"
-ENROLLMENTS = "/students/{student_id}/courses"
-ENROLLMENT = "/students/{student_id}/courses/{course_id}"
 NEW_STUDENT_ID = "$response.body#/id"
 #: What a created student leads to, for clients and stateful testing.
 STUDENT_LINKS = {
-    "GetStudent": link(STUDENT, "get", student_id=NEW_STUDENT_ID),
-    "UpdateStudent": link(STUDENT, "patch", student_id=NEW_STUDENT_ID),
-    "DeleteStudent": link(STUDENT, "delete", student_id=NEW_STUDENT_ID),
-    "ListStudentCourses": link(ENROLLMENTS, "get", student_id=NEW_STUDENT_ID),
+    "GetStudent": link("getStudent", student_id=NEW_STUDENT_ID),
+    "UpdateStudent": link("updateStudent", student_id=NEW_STUDENT_ID),
+    "DeleteStudent": link("deleteStudent", student_id=NEW_STUDENT_ID),
+    "ListStudentCourses": link("listStudentCourses", student_id=NEW_STUDENT_ID),
     # No link to POST .../courses from here: its course comes from the body, and a
     # link that fills only the path would say a 404 for an unknown course means the
     # new student is missing. Enrolling is linked from a created course instead.
@@ -43,15 +40,15 @@ STUDENT_LINKS = {
 #: What an enrollment leads to: the same enrollment, and the course's roster.
 ENROLLMENT_LINKS = {
     "GetEnrollment": link(
-        ENROLLMENT, "get", student_id="$request.path.student_id", course_id="$response.body#/id"
+        "getEnrollment", student_id="$request.path.student_id", course_id="$response.body#/id"
     ),
     "UnenrollStudent": link(
-        ENROLLMENT, "delete", student_id="$request.path.student_id", course_id="$response.body#/id"
+        "unenrollStudent", student_id="$request.path.student_id", course_id="$response.body#/id"
     ),
     "EnrollAgain": link(
-        ENROLLMENT, "put", student_id="$request.path.student_id", course_id="$response.body#/id"
+        "ensureEnrollment", student_id="$request.path.student_id", course_id="$response.body#/id"
     ),
-    "GetRoster": link("/courses/{course_id}/students", "get", course_id="$response.body#/id"),
+    "GetRoster": link("getRoster", course_id="$response.body#/id"),
 }
 
 
@@ -59,21 +56,29 @@ ENROLLMENT_LINKS = {
 class Students(MethodView):
     """The collection of students."""
 
+    @blp.doc(operationId="listStudents")
     @blp.allow(reader)
     @blp.arguments(StudentQuerySchema, location="query")
     @blp.response(200, StudentSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
-        """List students in id order, optionally filtered by email (any case)."""
+        """List students.
+
+        In id order, a page at a time; `email` finds one student by address without regard to
+        case. Admins and readers."""
         query, params = students.STUDENTS.query(args)
         return paginate(query, args, params)
 
+    @blp.doc(operationId="createStudent")
     @blp.allow()
     @blp.arguments(student_schema)
     @blp.response(201, StudentSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": STUDENT_LINKS}})
     @blp.problem(409, "email-taken")
     def post(self, data: dict[str, Any]) -> Any:
-        """Create a student. The email must be unused in any case."""
+        """Create a student.
+
+        The email must be unused in any case (`409 email-taken`); unknown or read-only fields are
+        `422`. Admins only."""
         student = students.create_student(data)
         db.session.commit()
         return student, {"Location": url_for("students.Student", student_id=student.id)}
@@ -84,13 +89,18 @@ class Students(MethodView):
 class Student(MethodView):
     """One student."""
 
+    @blp.doc(operationId="getStudent")
     @blp.allow(reader, own_student)
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
     def get(self, student_id: int) -> Any:
-        """Read a student; ``If-None-Match`` with its ETag answers 304."""
+        """Read a student.
+
+        Carries an `ETag`; `If-None-Match` with it answers `304` without a body. Admins, readers
+        and the student's own key."""
         return students.get_student(student_id)
 
+    @blp.doc(operationId="updateStudent")
     @blp.allow()
     @blp.arguments(student_update_schema)
     @blp.response(200, StudentSchema)
@@ -98,19 +108,26 @@ class Student(MethodView):
     @blp.problem(409, "email-taken")
     @blp.problem(412, "precondition-failed")
     def patch(self, changes: dict[str, Any], student_id: int) -> Any:
-        """Change some of a student's fields; with ``If-Match``, only if it still has that ETag."""
+        """Change some of a student's fields.
+
+        With `If-Match`, only if the student still has that ETag (else `412`, nothing changed).
+        The email must stay unique in any case. Admins only."""
         student = students.update_student(student_id, changes, blp.precondition(StudentSchema))
         db.session.commit()
         return student
 
+    @blp.doc(operationId="deleteStudent")
     @blp.allow()
     @blp.response(204)
     @blp.problem(404, "student-not-found")
     @blp.problem(409, "student-busy")
     @blp.problem(412, "precondition-failed")
     def delete(self, student_id: int) -> None:
-        """Delete a student: their seats go to the first in line, and each enrollment and
-        place in line is recorded as left. With ``If-Match``, only if it has that ETag."""
+        """Delete a student.
+
+        Their seats go to the first in line, and each enrollment and place in line is recorded as
+        left (reason `student-deleted`). With `If-Match`, only if the student still has that
+        ETag. Admins only."""
         students.delete_student(student_id, blp.precondition(StudentSchema))
         db.session.commit()
 
@@ -124,16 +141,21 @@ def _enrollment_location(student_id: int, course_id: int) -> dict[str, str]:
 class StudentCourses(MethodView):
     """The courses a student is enrolled in."""
 
+    @blp.doc(operationId="listStudentCourses")
     @blp.allow(reader, own_student)
     @blp.arguments(StudentCoursesQuerySchema, location="query")
     @blp.response(200, EnrolledCourseSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "student-not-found")
     def get(self, args: dict[str, Any], student_id: int) -> Any:
-        """List the courses the student is enrolled in (``enrolled_at``, oldest first), waits
-        for (``?status=waitlisted``: ``waitlist_position``, in joining order), or both."""
+        """List a student's courses.
+
+        `status=enrolled` (default): the courses the student is enrolled in, with `enrolled_at`,
+        oldest first; `waitlisted`: the courses they wait for, with `waitlist_position`, in
+        joining order; `all`: both, enrolled first. Admins, readers and the student's own key."""
         query, total = enrollments.list_student_courses(student_id, args["status"])
         return paginate(query, args, {"student_id": student_id}, total=total)
 
+    @blp.doc(operationId="enrollStudent")
     @blp.allow(own_student)
     @blp.arguments(EnrollmentRequestSchema)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
@@ -148,8 +170,13 @@ class StudentCourses(MethodView):
     @blp.problem(404, "student-not-found", "course-not-found")
     @blp.problem(409, "already-enrolled", "already-waitlisted", "course-full", "waitlist-full")
     def post(self, data: dict[str, Any], student_id: int) -> Any:
-        """Enroll the student in a course, if it has room; with ``waitlist: true``, join the
-        full course's waitlist instead of a 409 (202)."""
+        """Enroll a student in a course.
+
+        `201` when the course has a free seat. When it is full: `409 course-full`, or with
+        `waitlist: true` a place in its line (`202`, `waitlist_position`), unless it has no
+        waitlist (`409 course-full`) or its line is full (`409 waitlist-full`). `409
+        already-enrolled` or `already-waitlisted` for a student already in. Admins and the
+        student's own key."""
         course_id = data["course_id"]
         enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
         db.session.commit()
@@ -161,13 +188,19 @@ class StudentCourses(MethodView):
 class StudentCourse(MethodView):
     """One enrollment: a student in a course."""
 
+    @blp.doc(operationId="getEnrollment")
     @blp.allow(reader, own_student)
     @blp.response(200, EnrolledCourseSchema)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def get(self, student_id: int, course_id: int) -> Any:
-        """Read the course the student is enrolled in or waits for, with its ``status``."""
+        """Read one enrollment.
+
+        The course with `status`: `enrolled` (with `enrolled_at`) or `waitlisted` (with
+        `waitlist_position` and `waitlisted_at`); `404 not-enrolled` when neither. Admins,
+        readers and the student's own key."""
         return enrollments.get_enrollment(student_id, course_id)
 
+    @blp.doc(operationId="ensureEnrollment")
     @blp.allow(own_student)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": ENROLLMENT_LINKS}})
@@ -177,20 +210,27 @@ class StudentCourse(MethodView):
     @blp.problem(404, "student-not-found", "course-not-found")
     @blp.problem(409, "course-full", "already-waitlisted")
     def put(self, student_id: int, course_id: int) -> Any:
-        """Enroll idempotently: 201 when this enrolls the student, 200 when already enrolled.
-        It never joins a waitlist."""
+        """Enroll idempotently.
+
+        `201` when this enrolls the student, `200` with the same body when they already are; safe
+        to retry. Never joins a waitlist: `409 course-full` when full, `409 already-waitlisted`
+        for a student in the line. Admins and the student's own key."""
         enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
         db.session.commit()
         if outcome == enrollments.CREATED:
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
 
+    @blp.doc(operationId="unenrollStudent")
     @blp.allow(own_student)
     @blp.response(204)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
     def delete(self, student_id: int, course_id: int) -> None:
-        """Unenroll the student (the seat goes to the first in line), or take them out of
-        the course's waitlist."""
+        """Drop an enrollment or leave a waitlist.
+
+        A dropped seat goes to the first in line in the same transaction; leaving the line moves
+        everyone behind up. `404 not-enrolled` when the student is neither enrolled nor waiting.
+        Admins and the student's own key."""
         enrollments.unenroll(student_id, course_id)
         db.session.commit()
 
@@ -199,12 +239,17 @@ class StudentCourse(MethodView):
 class EnrollmentHistory(MethodView):
     """Every change of one enrollment."""
 
+    @blp.doc(operationId="getEnrollmentHistory")
     @blp.allow(reader, own_student)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, EventSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "student-not-found", "course-not-found")
     def get(self, args: dict[str, Any], student_id: int, course_id: int) -> Any:
-        """List the pair's events, oldest first; they outlive the enrollment itself."""
+        """List one enrollment's history.
+
+        Every event of the pair, oldest first, paginated; it keeps answering after the student
+        dropped the course, and is empty for a pair that never had an event. Admins, readers and
+        the student's own key."""
         total = events.count_history(student_id, course_id)
         params = {"student_id": student_id, "course_id": course_id}
         rows, headers = paginate(events.HISTORY, args, params, total=total)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 COMMITTED = Path(__file__).resolve().parents[2] / "openapi.json"
@@ -67,7 +68,63 @@ def test_creations_link_to_what_they_create(client):
     assert "ListStudentCourses" in student_links
     assert course_links["EnrollInCourse"]["requestBody"] == {"course_id": "$response.body#/id"}
     assert "GetRoster" in course_links
+    operation_ids = {
+        operation["operationId"]
+        for operations in paths.values()
+        for method, operation in operations.items()
+        if method in METHODS
+    }
     for response in (*student_links.values(), *course_links.values()):
-        pointer = response["operationRef"].removeprefix("#/paths/")
-        path, method = pointer.rsplit("/", 1)
-        assert method in paths[path.replace("~1", "/").replace("~0", "~")]
+        assert "operationRef" not in response
+        assert response["operationId"] in operation_ids
+
+
+METHODS = {"get", "put", "post", "patch", "delete"}
+#: Verb-first camelCase: what generated clients name their functions after.
+OPERATION_ID = re.compile(r"^(list|get|create|update|delete|enroll|unenroll|ensure)[A-Z][A-Za-z]+$")
+
+
+def test_every_operation_has_a_unique_verb_first_id_a_summary_and_a_description(client):
+    spec = client.get("/openapi.json").get_json()
+
+    seen: dict[str, str] = {}
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            if method not in METHODS:
+                continue
+            where = f"{method.upper()} {path}"
+            operation_id = operation.get("operationId")
+            assert operation_id, f"{where} has no operationId: add @blp.doc(operationId=...)"
+            assert OPERATION_ID.match(operation_id), (where, operation_id)
+            assert operation_id not in seen, (where, seen.get(operation_id))
+            seen[operation_id] = where
+            assert operation.get("summary"), where
+            assert operation.get("description"), where
+
+
+def test_the_ids_clients_are_built_on_stay_as_they_are(client):
+    # Changing one of these breaks every generated client: add, never rename.
+    spec = client.get("/openapi.json").get_json()
+    ids = {
+        f"{method.upper()} {path}": operation["operationId"]
+        for path, operations in spec["paths"].items()
+        for method, operation in operations.items()
+        if method in METHODS
+    }
+
+    assert ids["POST /students/{student_id}/courses"] == "enrollStudent"
+    assert ids["DELETE /students/{student_id}/courses/{course_id}"] == "unenrollStudent"
+    assert ids["GET /courses/{course_id}/students"] == "getRoster"
+    assert ids["GET /students"] == "listStudents"
+    assert ids["GET /events"] == "listEvents"
+
+
+def test_the_document_describes_itself(client):
+    spec = client.get("/openapi.json").get_json()
+
+    assert spec["info"]["description"]
+    assert spec["info"]["contact"]["email"]
+    assert spec["info"]["license"]["name"]
+    assert spec["servers"] == [{"url": "/", "description": "This server"}]
+    assert all(tag.get("description") for tag in spec["tags"])
+    assert "PaginationMetadata" not in spec["components"]["schemas"]
