@@ -8,10 +8,11 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response
 from flask_cors import CORS
 from flask_limiter import Limiter
+from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src import auth, cli, error_handling, observability
-from src.config import INSTANCE_PATH, engine_options, load_config
+from src.config import INSTANCE_PATH, engine_options, load_config, statement_timeout_sql
 from src.extensions import db
 
 
@@ -53,6 +54,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
 
     db.init_app(app)
+    timeout_sql = statement_timeout_sql(app.config)
+    if timeout_sql is not None:
+        with app.app_context():
+            event.listen(
+                db.engine, "begin", lambda connection: connection.exec_driver_sql(timeout_sql)
+            )
     # Hooks run in this order: request id, who is calling, rate limit, may they.
     observability.init_request_logging(app)
     app.before_request(auth.identify)
@@ -85,7 +92,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             max_age=600,
         )
 
-    from src.api import Api, IdConverter, courses, enrollments, events, health, students
+    from src.api import Api, IdConverter, courses, docs, enrollments, events, health, students
 
     app.url_map.converters["id"] = IdConverter
     api = Api(
@@ -104,6 +111,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     for module in (health, students, courses, enrollments, events):
         api.register_blueprint(module.blp)
+    app.register_blueprint(docs.blp)
     error_handling.init_app(app)
     observability.init_metrics(app)
     cli.init_app(app)

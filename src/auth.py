@@ -35,6 +35,7 @@ PUBLIC_ENDPOINTS = frozenset(
         "health.Ready",
         "api-docs.openapi_json",
         "api-docs.openapi_swagger_ui",
+        "docs_assets.asset",
     }
 )
 #: ``last_used_at`` is written at most this often per key, not on every request.

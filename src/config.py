@@ -69,6 +69,13 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
+def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    value = environ.get(name, "").strip().lower() or choices[0]
+    if value not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, not {value!r}.")
+    return value
+
+
 def cors_origins(environ: Mapping[str, str]) -> list[str]:
     """``CORS_ORIGINS``: the browser origins allowed to call the API, comma-separated.
 
@@ -117,6 +124,8 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_POOL_SIZE": int(_number(environ, "DATABASE_POOL_SIZE", 5, 1)),
         "DATABASE_MAX_OVERFLOW": int(_number(environ, "DATABASE_MAX_OVERFLOW", 5, 0)),
         "DATABASE_POOL_TIMEOUT": _number(environ, "DATABASE_POOL_TIMEOUT", 3, 0.1),
+        # What stands between the service and PostgreSQL (see engine_options).
+        "DATABASE_POOLER": _choice(environ, "DATABASE_POOLER", ("none", "pgbouncer")),
         # Request bodies of this API are small JSON objects; anything larger is abuse.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "API_TITLE": "Registrar API",
@@ -125,10 +134,27 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "OPENAPI_URL_PREFIX": "/",
         "OPENAPI_JSON_PATH": "openapi.json",
         "OPENAPI_SWAGGER_UI_PATH": "docs",
-        "OPENAPI_SWAGGER_UI_URL": "https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/",
+        # Swagger UI's files come with the service (the swagger-ui-bundle package, served
+        # by src/api/docs.py): the docs work on a network without the internet.
+        "OPENAPI_SWAGGER_UI_URL": "/docs/assets/",
+        # No call to Swagger's online validator; the key entered under "Authorize" is
+        # sent to this origin only, and forgotten when the page closes.
+        "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "persistAuthorization": False},
         # Keep the JSON of responses in the order the schemas declare it.
         "JSON_SORT_KEYS": False,
     }
+
+
+def statement_timeout_sql(config: Mapping[str, Any]) -> str | None:
+    """Behind a transaction pooler, what each transaction runs first to bound its
+    statements (``SET LOCAL`` lasts until the transaction ends, whichever server
+    connection PgBouncer lends it); ``None`` when the connection's own setting holds."""
+    if config.get("DATABASE_POOLER", "none") == "none":
+        return None
+    if not config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return None
+    statement_ms = max(int(config["DATABASE_STATEMENT_TIMEOUT"] * 1000), 1)
+    return f"SET LOCAL statement_timeout = {statement_ms}"
 
 
 def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
@@ -148,13 +174,17 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
         options["connect_args"] = {
             "connect_timeout": config["DATABASE_CONNECT_TIMEOUT"],
             "application_name": "registrar",
-            "options": f"-c statement_timeout={statement_ms}",
             # Notice a server that vanished without closing the connection.
             "keepalives": 1,
             "keepalives_idle": 30,
             "keepalives_interval": 10,
             "keepalives_count": 3,
         }
+        if config.get("DATABASE_POOLER", "none") == "none":
+            # Set once per connection. A transaction pooler (PgBouncer) refuses startup
+            # options and hands one server connection to many clients: there the
+            # timeout is set in every transaction instead (statement_timeout_per_transaction).
+            options["connect_args"]["options"] = f"-c statement_timeout={statement_ms}"
     elif url.startswith("sqlite"):
         # How long to wait for another writer before giving up (a 503).
         options["connect_args"] = {"timeout": config["DATABASE_STATEMENT_TIMEOUT"]}
