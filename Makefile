@@ -30,11 +30,11 @@ migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) 
 run: migrate ## Serve on http://$(HOST):$(PORT) for development, with gunicorn as in production.
 ifndef DATABASE_URL
 	@# The embedded database's first start prints an admin key, with a curl line to try it.
-	@$(BIN)/flask --app wsgi api-key bootstrap --url http://$(HOST):$(PORT) 2>/dev/null
+	@$(BIN)/flask --app wsgi api-key bootstrap --url http://$(HOST):$(PORT)
 endif
 ifdef DEMO
 	@# make run DEMO=1: add demo students, courses and enrollments first.
-	@$(BIN)/flask --app wsgi seed --students 200 --courses 20 --per-student 4 2>/dev/null
+	@$(BIN)/flask --app wsgi seed --students 200 --courses 20 --per-student 4
 endif
 	HOST=$(HOST) PORT=$(PORT) WEB_CONCURRENCY=$${WEB_CONCURRENCY:-2} $(BIN)/gunicorn wsgi:app
 
@@ -56,7 +56,7 @@ lint-openapi: $(SPECTRAL) ## Lint the committed openapi.json with Spectral (.spe
 	$(SPECTRAL) lint --fail-severity=warn openapi.json
 
 openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
-	$(BIN)/flask --app wsgi openapi write openapi.json 2>/dev/null
+	$(BIN)/flask --app wsgi openapi write openapi.json
 
 bench: $(INSTALLED) ## Benchmark the service against a raw floor; writes docs/benchmarks.md.
 	$(BIN)/python bench/run.py

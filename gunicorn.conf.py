@@ -6,8 +6,11 @@ Every setting can be overridden from the environment, as noted beside it.
 import gc
 import multiprocessing
 import os
+import re
 import shutil
 import tempfile
+
+import gunicorn.http.wsgi
 
 # Where to listen. Behind a load balancer, bind to the private interface.
 bind = os.environ.get(
@@ -45,6 +48,10 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 # SQLAlchemy engine and pool: no connection is ever shared across processes.
 preload_app = False
 
+# "Server: gunicorn" tells a scanner which software, and so which bugs, to try; say only
+# what this is. (gunicorn writes whatever its response module holds.)
+gunicorn.http.wsgi.SERVER = "registrar"
+
 # Prometheus: every worker writes its samples to one directory, any worker serves the sum.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _made_metrics_dir = False
@@ -55,10 +62,19 @@ if not _metrics_dir:
 raw_env = [f"PROMETHEUS_MULTIPROC_DIR={_metrics_dir}"]
 
 
+#: The files prometheus_client writes in multiprocess mode (counter_1234.db, ...).
+METRIC_FILE = re.compile(r"^(counter|gauge_[a-z]+|histogram|summary)_\d+\.db$")
+
+
 def on_starting(server):
-    """Start from empty metric files: samples of a previous run would be summed in."""
+    """Start from empty metric files: samples of a previous run would be summed in.
+
+    Only prometheus_client's own files: an operator may point the directory at one
+    that holds other things.
+    """
     for name in os.listdir(_metrics_dir):
-        os.remove(os.path.join(_metrics_dir, name))
+        if METRIC_FILE.match(name):
+            os.remove(os.path.join(_metrics_dir, name))
 
 
 def post_worker_init(worker):

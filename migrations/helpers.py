@@ -10,6 +10,8 @@ from alembic import op
 LOCK_TIMEOUT = "3s"
 #: How long any one statement of a migration may run.
 STATEMENT_TIMEOUT = "60s"
+#: ...except a CONCURRENTLY build, which runs as long as it needs (0 = no limit).
+CONCURRENT_STATEMENT_TIMEOUT = "0"
 
 
 def set_timeouts() -> None:
@@ -25,7 +27,7 @@ def set_timeouts() -> None:
 @contextmanager
 def concurrent_ddl() -> Iterator[None]:
     """Run DDL that must not hold a long lock (``CREATE INDEX CONCURRENTLY``) outside the
-    migration's transaction, with the same bounds on lock waits and statement time.
+    migration's transaction, with the same bound on lock waits and none on its time.
 
     PostgreSQL only; elsewhere the body runs as usual.
     """
@@ -35,7 +37,10 @@ def concurrent_ddl() -> Iterator[None]:
         return
     with context.autocommit_block():
         op.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
-        op.execute(f"SET statement_timeout = '{STATEMENT_TIMEOUT}'")
+        # No statement timeout: a concurrent build of a large table's index takes as long
+        # as the table takes to read, and one cut at a fixed limit would fail on every
+        # run. It blocks no one meanwhile (only its lock waits matter, and they stay bounded).
+        op.execute(f"SET statement_timeout = '{CONCURRENT_STATEMENT_TIMEOUT}'")
         try:
             yield
         finally:

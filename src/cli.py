@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import random
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -16,6 +18,7 @@ import click
 from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from src.auth import create_api_key
 from src.exceptions import StudentNotFound
@@ -25,6 +28,25 @@ from src.models import ApiKey
 from src.models.api_key import ROLES
 from src.seed import seed
 from src.services import events, imports
+
+
+def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``with_appcontext``, and a database error as one line on standard error (exit 1),
+    never a traceback with SQL and parameters in it."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except SQLAlchemyError as error:
+            db.session.rollback()
+            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+            hint = ""
+            if "no such table" in reason or "does not exist" in reason:
+                hint = " (has the database been migrated? `make migrate`)"
+            raise click.ClickException(f"database error: {reason}{hint}") from None
+
+    return with_appcontext(run)
 
 
 class CheckFailed(click.ClickException):
@@ -56,7 +78,7 @@ def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tup
     "--api-key", envvar="API_KEY", required=True, help="A reader (or admin) key. Env: API_KEY."
 )
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for each request.")
-@with_appcontext
+@with_database
 def deploy_check(url: str, api_key: str, timeout: float) -> None:
     """Check a deployment: the database is at this code's migration head, the service's
     readiness check passes, and a read request succeeds. Exits 1 with the reason if not."""
@@ -65,7 +87,9 @@ def deploy_check(url: str, api_key: str, timeout: float) -> None:
     schema = check_schema(db.engine)
     if schema.status != "pass":
         raise CheckFailed(
-            f"database: {schema.output or schema.status} (expected revision {code_head()})"
+            f"database: {schema.output or schema.status}"
+            + (f" ({schema.detail})" if schema.detail else "")
+            + f" (expected revision {code_head()})"
         )
     click.echo(f"ok   database is at {schema.revision} ({schema.response_time_ms} ms)")
 
@@ -83,6 +107,12 @@ def deploy_check(url: str, api_key: str, timeout: float) -> None:
     click.echo("deployment looks healthy")
 
 
+def _at_most(value: str | None, length: int, option: str) -> str | None:
+    if value is not None and len(value) > length:
+        raise click.BadParameter(f"at most {length} characters, not {len(value)}.")
+    return value
+
+
 @click.group("api-key")
 def api_key() -> None:
     """Create, list and revoke API keys."""
@@ -91,8 +121,12 @@ def api_key() -> None:
 @api_key.command("create")
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the key may do.")
 @click.option("--student-id", type=click.IntRange(min=1), help="The student a student key acts as.")
-@click.option("--name", help="A note on who holds the key.")
-@with_appcontext
+@click.option(
+    "--name",
+    callback=lambda _ctx, _param, value: _at_most(value, 100, "--name"),
+    help="A note on who holds the key (at most 100 characters).",
+)
+@with_database
 def create_key(role: str, student_id: int | None, name: str | None) -> None:
     """Create a key and print it, once, alone on the last line."""
     try:
@@ -106,7 +140,7 @@ def create_key(role: str, student_id: int | None, name: str | None) -> None:
 
 
 @api_key.command("list")
-@with_appcontext
+@with_database
 def list_keys() -> None:
     """List keys by prefix (the keys themselves are never stored)."""
     rows = db.session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
@@ -122,7 +156,7 @@ def list_keys() -> None:
 
 @api_key.command("revoke")
 @click.argument("prefix")
-@with_appcontext
+@with_database
 def revoke_key(prefix: str) -> None:
     """Revoke the key with PREFIX; it stops working at once."""
     revoked = db.session.execute(
@@ -139,7 +173,7 @@ def revoke_key(prefix: str) -> None:
 
 @api_key.command("bootstrap")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True)
-@with_appcontext
+@with_database
 def bootstrap_key(url: str) -> None:
     """Create a first admin key if the database has no working one (``make run`` does)."""
     exists = db.session.scalar(
@@ -163,7 +197,7 @@ def bootstrap_key(url: str) -> None:
 @click.option("--courses", type=click.IntRange(min=0), default=10, show_default=True)
 @click.option("--per-student", type=click.IntRange(min=0), default=3, show_default=True)
 @click.option("--random-seed", type=int, help="Make the data reproducible.")
-@with_appcontext
+@with_database
 def seed_command(students: int, courses: int, per_student: int, random_seed: int | None) -> None:
     """Fill the database with realistic students, courses and enrollments, in bulk."""
     started = time.perf_counter()
@@ -195,7 +229,7 @@ def events_group() -> None:
     required=True,
     help="Delete events that occurred before this UTC date (or date and time).",
 )
-@with_appcontext
+@with_database
 def prune_events(before: datetime) -> None:
     """Delete old events, to limit how long the history is kept.
 
@@ -220,7 +254,7 @@ class ImportFailed(click.ClickException):
 @enrollments_group.command("import")
 @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
 @click.option("--dry-run", is_flag=True, help="Check every line and write nothing.")
-@with_appcontext
+@with_database
 def import_enrollments(csv_file: TextIO, dry_run: bool) -> None:
     """Enroll the pairs of a CSV file with the header ``student_email,course_code``.
 

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from limits import parse_many
+
 #: The project root; the embedded SQLite database lives in its ``instance`` folder.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_PATH = PROJECT_ROOT / "instance"
@@ -69,6 +71,19 @@ def _number(environ: Mapping[str, str], name: str, default: float, minimum: floa
 _ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
 
 
+def _rate_limit(environ: Mapping[str, str]) -> str:
+    # Checked here: a typo ("100/sec") would otherwise fail every request, health
+    # checks included, and an orchestrator would restart healthy processes in a loop.
+    value = environ.get("RATE_LIMIT", "").strip() or "100/second"
+    try:
+        parse_many(value)
+    except ValueError:
+        raise ConfigurationError(
+            f"RATE_LIMIT must be limits like 100/second or 20/second;1000/minute, not {value!r}."
+        ) from None
+    return value
+
+
 def _choice(environ: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     value = environ.get(name, "").strip().lower() or choices[0]
     if value not in choices:
@@ -110,7 +125,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "APP_ENV": app_env,
         # Requests per API key (or per client address without one), in flask-limiter's
         # notation; counted in Redis when REDIS_URL is set, else in each process's memory.
-        "RATE_LIMIT": environ.get("RATE_LIMIT", "100/second").strip(),
+        "RATE_LIMIT": _rate_limit(environ),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         # Browser origins allowed to call the API (CORS); none by default.
         "CORS_ORIGINS": cors_origins(environ),
@@ -140,8 +155,6 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # No call to Swagger's online validator; the key entered under "Authorize" is
         # sent to this origin only, and forgotten when the page closes.
         "OPENAPI_SWAGGER_UI_CONFIG": {"validatorUrl": None, "persistAuthorization": False},
-        # Keep the JSON of responses in the order the schemas declare it.
-        "JSON_SORT_KEYS": False,
     }
 
 

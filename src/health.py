@@ -5,6 +5,7 @@ Used by ``GET /health/ready`` and by the ``deploy-check`` command.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from functools import cache
@@ -16,6 +17,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from src.config import PROJECT_ROOT
+
+logger = logging.getLogger(__name__)
 
 #: How long the readiness query may run on PostgreSQL.
 READY_STATEMENT_TIMEOUT_MS = 2000
@@ -42,6 +45,8 @@ class SchemaStatus:
     revision: str | None
     response_time_ms: float | None
     output: str = ""
+    #: What went wrong, for operators (logs, deploy-check); never in a public answer.
+    detail: str = ""
 
 
 def _classify(revisions: set[str]) -> tuple[str, str]:
@@ -75,8 +80,11 @@ def check_schema(engine: Engine) -> SchemaStatus:
                     raise
                 revisions = set()
     except SQLAlchemyError as error:
+        # The reason (host, port, role, database names) is for the log, which carries the
+        # request id; /health/ready is public, so its answer stays generic.
         reason = str(getattr(error, "orig", error)).splitlines()[0] if str(error) else ""
-        return SchemaStatus("fail", None, None, f"database unreachable: {reason}".strip())
+        logger.warning("readiness: database unreachable: %s", reason)
+        return SchemaStatus("fail", None, None, "database unreachable", detail=reason)
     elapsed = (time.perf_counter() - started) * 1000
     status, output = _classify(revisions)
     revision = ", ".join(sorted(revisions)) or None

@@ -78,6 +78,17 @@ def test_bad_numbers_are_refused(name, value):
         load_config({name: value})
 
 
+@pytest.mark.parametrize("value", ["100/sec", "fast", "10 per", "-1/second"])
+def test_a_bad_rate_limit_is_refused_at_start_up(value):
+    with pytest.raises(ConfigurationError, match="RATE_LIMIT"):
+        load_config({"RATE_LIMIT": value})
+
+
+@pytest.mark.parametrize("value", ["", "100/second", "20/second;1000/minute", "5 per minute"])
+def test_good_rate_limits_are_kept(value):
+    assert load_config({"RATE_LIMIT": value})["RATE_LIMIT"] == (value or "100/second")
+
+
 def test_unknown_app_env_is_refused():
     with pytest.raises(ConfigurationError, match="APP_ENV"):
         load_config({"APP_ENV": "prod"})

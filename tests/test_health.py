@@ -8,6 +8,7 @@ from sqlalchemy import create_engine, text
 
 from src.extensions import db
 from src.health import code_head
+from src.observability import RequestIdFilter
 from tests.conftest import alembic_config, make_app
 
 HEALTH_JSON = "application/health+json"
@@ -79,10 +80,21 @@ def test_ready_fails_without_a_schema(empty_database_url):
     _dispose(app)
 
 
-def test_ready_fails_when_the_database_is_unreachable():
-    app = make_app("postgresql+psycopg2://nobody@127.0.0.1:1/nothing")
+def test_ready_fails_when_the_database_is_unreachable_without_telling_why(caplog):
+    app = make_app("postgresql+psycopg2://registrar_app@127.0.0.1:1/nothing")
+    caplog.handler.addFilter(RequestIdFilter())  # as the JSON log handler does
 
-    body = assert_health(app.test_client().get("/health/ready"), 503, "fail")
+    response = app.test_client().get("/health/ready")
 
+    body = assert_health(response, 503, "fail")
     assert body["checks"]["database:connection"][0]["status"] == "fail"
-    assert "unreachable" in body["output"]
+    assert body["output"] == "database unreachable"
+    # Public: no host, port, role or driver message; the log has them, with the request id.
+    text = response.get_data(as_text=True)
+    assert "127.0.0.1" not in text
+    assert "registrar_app" not in text
+    assert "connection" not in body["output"]
+    logged = [r for r in caplog.records if "readiness: database unreachable" in r.getMessage()]
+    assert logged
+    assert "127.0.0.1" in logged[0].getMessage()
+    assert logged[0].request_id == response.headers["X-Request-ID"]

@@ -131,7 +131,11 @@ def test_every_migration_bounds_its_lock_waits_on_postgresql():
     migrations = len(list(migration_script().walk_revisions()))
     # In the migration's transaction (SET LOCAL) or, around CONCURRENTLY, its session.
     assert len(re.findall(r"SET (LOCAL )?lock_timeout = '3s'", sql)) == 2 * migrations
-    assert len(re.findall(r"SET (LOCAL )?statement_timeout = '60s'", sql)) == 2 * migrations
+    bounded = re.findall(r"SET LOCAL statement_timeout = '60s'", sql)
+    # A concurrent index build is not cut at 60 s: on a large table it would fail every run.
+    unbounded = re.findall(r"SET statement_timeout = '0'", sql)
+    assert len(bounded) + len(unbounded) == 2 * migrations
+    assert "SET statement_timeout = '60s'" not in sql
 
 
 @pytest.mark.postgresql

@@ -123,7 +123,7 @@ def test_enrolling_costs_three_statements_with_the_commit(app, client, enrolled,
         app, client, "POST", f"/students/{student['id']}/courses", json={"course_id": course["id"]}
     )
 
-    # The issue allows four; lock, insert-if-room (and its event) and commit are all it takes.
+    # Lock, insert-if-room (and its event) and commit are all it takes.
     assert spent <= 3 + event_statements(app), sent
     assert sent[-1] == "COMMIT"
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from src.extensions import db
 from src.models import Course, Student, StudentCourse
 from src.seed import seed
+from tests.conftest import empty_tables
 
 
 def counts() -> tuple[int, int, int]:
@@ -47,6 +48,34 @@ def test_seeding_twice_never_collides(app):
     assert counts() == (100, 10, 200)
     emails = db.session.scalars(select(func.lower(Student.email))).all()
     assert len(set(emails)) == 100
+
+
+def _snapshot() -> tuple[list, list, list]:
+    students = db.session.execute(
+        select(Student.first_name, Student.last_name, Student.email).order_by(Student.id)
+    ).all()
+    courses = db.session.execute(
+        select(Course.code, Course.title, Course.credits, Course.capacity).order_by(Course.id)
+    ).all()
+    pairs = db.session.execute(
+        select(StudentCourse.student_id, StudentCourse.course_id).order_by(
+            StudentCourse.student_id, StudentCourse.course_id
+        )
+    ).all()
+    return students, courses, pairs
+
+
+def test_the_same_random_seed_gives_the_same_data(app):
+    seed(30, 6, 2, rng=random.Random(7))
+    first = _snapshot()
+    empty_tables()
+    seed(30, 6, 2, rng=random.Random(7))
+    again = _snapshot()
+    empty_tables()
+    seed(30, 6, 2, rng=random.Random(8))
+
+    assert again == first
+    assert _snapshot()[0] != first[0]
 
 
 def test_seed_command(app):

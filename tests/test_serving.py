@@ -35,13 +35,28 @@ def test_workers_follow_the_cpu_count_unless_overridden(monkeypatch, tmp_path):
     assert load_gunicorn_conf(monkeypatch, WEB_CONCURRENCY="3")["workers"] == 3
 
 
-def test_timeouts_and_graceful_shutdown(monkeypatch, tmp_path):
-    conf = load_gunicorn_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+def test_timeouts_follow_the_environment_and_access_logs_leave_out_queries(monkeypatch, tmp_path):
+    conf = load_gunicorn_conf(
+        monkeypatch,
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path),
+        GUNICORN_TIMEOUT="12",
+        GUNICORN_GRACEFUL_TIMEOUT="7",
+    )
 
-    assert conf["timeout"] == 30
-    assert conf["graceful_timeout"] == 20
+    assert (conf["timeout"], conf["graceful_timeout"]) == (12, 7)
+    # Each worker builds its own engine and pool: no connection crosses a fork.
     assert conf["preload_app"] is False
     assert "%(q)s" not in conf["access_log_format"]  # no query strings: they hold emails
+
+
+def test_start_up_clears_only_its_own_metric_files(monkeypatch, tmp_path):
+    for name in ("counter_12.db", "gauge_livesum_12.db", "histogram_7.db", "notes.txt", "x.db"):
+        (tmp_path / name).write_text("")
+    conf = load_gunicorn_conf(monkeypatch, PROMETHEUS_MULTIPROC_DIR=str(tmp_path))
+
+    conf["on_starting"](None)
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt", "x.db"]
 
 
 def _free_port() -> int:
@@ -104,6 +119,15 @@ def test_gunicorn_serves_and_sums_metrics_across_workers(app, gunicorn):
         if line.startswith("flask_http_request_total") and 'status="200"' in line
     )
     assert float(line.rsplit(" ", 1)[1]) >= 21  # every worker's requests, not one's
+
+
+def test_the_real_server_names_no_software_or_version(app, gunicorn):
+    # Flask's test client never adds a Server header; gunicorn does.
+    request = urllib.request.Request(f"{gunicorn}/health/live")  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+        server = response.headers["Server"]
+
+    assert server == "registrar"
 
 
 def test_deploy_check_passes_against_a_healthy_deployment(app, gunicorn):

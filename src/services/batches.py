@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, tuple_
-from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import DomainError
-from src.extensions import db
 from src.models import Course, Student, StudentCourse
 from src.services import events, execute
 
@@ -35,7 +33,13 @@ _LOCK_COURSES = (
     .order_by(_courses.c.id)
     .with_for_update(key_share=True)
 )
-_STUDENTS = select(_students.c.id).where(_students.c.id.in_(_ids))
+# FOR KEY SHARE: a student found here cannot be deleted before the batch commits, so
+# the inserts' foreign keys hold (it does not block other enrollments).
+_STUDENTS = (
+    select(_students.c.id)
+    .where(_students.c.id.in_(_ids))
+    .with_for_update(read=True, key_share=True)
+)
 _SEATS_TAKEN = (
     select(_enrollments.c.course_id, func.count())
     .where(_enrollments.c.course_id.in_(_ids))
@@ -127,20 +131,7 @@ def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
             errors.append(PairError(index, 409, "course-full", detail))
     if errors:
         raise BatchRejected(sorted(errors, key=lambda error: error.index))
-    try:
-        created = _insert(new)
-    except IntegrityError as error:
-        # A student deleted since the check above (only courses are locked here).
-        db.session.rollback()
-        present = set(execute(_STUDENTS, {"ids": sorted({s for s, _ in pairs})}).scalars())
-        gone = [
-            PairError(index, 404, "student-not-found", f"Student {student_id} does not exist.")
-            for index, (student_id, _) in enumerate(pairs)
-            if student_id not in present
-        ]
-        if not gone:
-            raise
-        raise BatchRejected(gone) from error
+    created = _insert(new)
     created.update(existing)
     return [
         {

@@ -42,7 +42,6 @@ from src.exceptions import (
     NotEnrolled,
     StudentNotFound,
 )
-from src.extensions import db
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
 from src.services import PagedQuery, events, execute, waitlists
@@ -234,6 +233,19 @@ def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
     return course
 
 
+def _integrity_error(error: IntegrityError, student_id: int, course_id: int) -> DomainError:
+    """The domain error behind a constraint the insert broke under the course's lock.
+
+    The lock keeps a second enrollment (or place in line) of the pair out, so this is
+    the student's foreign key: the student was deleted meanwhile. The primary key and
+    the unique constraint stay the last guard all the same.
+    """
+    code = getattr(error.orig, "pgcode", None)
+    if code == "23503" or "FOREIGN KEY" in str(error.orig):
+        return StudentNotFound(student_id)
+    return AlreadyEnrolled(student_id, course_id)
+
+
 #: What :func:`enroll` did.
 CREATED, EXISTING, WAITLISTED = "created", "existing", "waitlisted"
 
@@ -257,15 +269,9 @@ def enroll(
         # student's to take.
         inserted = _ENROLL.execute({**params, "capacity": course["capacity"]})
     except IntegrityError as error:
-        # The course lock keeps a second enrollment of the pair out, so this is the
-        # student deleted meanwhile; the primary key stays the last guard all the same.
-        db.session.rollback()
-        existing = _find_enrollment(student_id, course_id)
-        if existing is None:
-            raise StudentNotFound(student_id) from error
-        if not idempotent:
-            raise AlreadyEnrolled(student_id, course_id) from error
-        return existing, EXISTING
+        # The transaction is the caller's to roll back (the error handler does); a
+        # service never discards writes it did not make.
+        raise _integrity_error(error, student_id, course_id) from error
     if inserted:
         return {**course, "enrolled_at": inserted[0]["enrolled_at"], "status": "enrolled"}, CREATED
     # Not inserted: already enrolled, or no seat left. Which, still under the lock:
@@ -280,9 +286,8 @@ def enroll(
         raise CourseFull(course_id, course["capacity"])
     try:
         return waitlists.join(student_id, course), WAITLISTED
-    except IntegrityError as error:  # the student was deleted meanwhile, as above
-        db.session.rollback()
-        raise StudentNotFound(student_id) from error
+    except IntegrityError as error:
+        raise _integrity_error(error, student_id, course_id) from error
 
 
 def unenroll(student_id: int, course_id: int) -> None:

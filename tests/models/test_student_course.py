@@ -116,3 +116,32 @@ def test_view_only_relationships_do_not_write(student, course):
     db.session.commit()
 
     assert enrollment_count() == 0
+
+
+def test_a_broken_constraint_leaves_the_callers_transaction_to_the_caller(app, monkeypatch):
+    """A service raises the domain error and rolls nothing back: earlier writes of the
+    same unit of work are the caller's to keep (up to a savepoint) or discard."""
+    from src.exceptions import StudentNotFound
+    from src.services import enrollments
+
+    with app.app_context():
+        course = Course(code="KEEP", title="Kept")
+        db.session.add(course)
+        db.session.flush()
+        # As if the student had been deleted between the lock and the insert.
+        monkeypatch.setattr(
+            enrollments,
+            "_lock_course",
+            lambda course_id, student_id: {
+                "id": course_id,
+                "capacity": None,
+                "waitlist_capacity": 0,
+            },
+        )
+
+        with pytest.raises(StudentNotFound):
+            enrollments.enroll(999, course.id)
+
+        assert db.session().in_transaction()
+        assert course in db.session
+        db.session.rollback()

@@ -90,3 +90,26 @@ def test_bootstrap_creates_an_admin_key_once(empty_database_url):
     assert "reg_" not in second.output
     with fresh.app_context():
         db.engine.dispose()
+
+
+def test_a_name_over_100_characters_is_a_one_line_usage_error(app):
+    result = app.test_cli_runner().invoke(
+        args=["api-key", "create", "--role", "admin", "--name", "x" * 101]
+    )
+
+    assert result.exit_code == 2
+    assert "at most 100 characters" in result.output
+    assert "Traceback" not in result.output
+    assert "key_hash" not in result.output
+
+
+def test_a_database_error_is_one_line_without_sql(tmp_path):
+    unmigrated = make_app(f"sqlite:///{tmp_path / 'empty.sqlite3'}")
+
+    result = unmigrated.test_cli_runner().invoke(args=["api-key", "list"])
+
+    assert result.exit_code == 1
+    assert "database error: no such table: api_keys" in result.output
+    assert "make migrate" in result.output
+    assert "SELECT" not in result.output
+    assert "Traceback" not in result.output
