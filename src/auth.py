@@ -1,6 +1,6 @@
 """Authentication with API keys, and authorization that denies by default.
 
-Every request outside ``PUBLIC_ENDPOINTS`` needs ``Authorization: Bearer <key>``.
+Every request to a view not marked :func:`public` needs ``Authorization: Bearer <key>``.
 Each view method states who besides an admin may call it (``Blueprint.allow``);
 a view that states nothing is for admins only.
 """
@@ -27,17 +27,9 @@ from src.models import ApiKey, Student
 from src.services import execute
 
 KEY_PREFIX = "reg"
-#: Endpoints anyone may call: health checks (load balancers have no key) and the docs.
-PUBLIC_ENDPOINTS = frozenset(
-    {
-        "health.Live",
-        "health.Health",
-        "health.Ready",
-        "api-docs.openapi_json",
-        "api-docs.openapi_swagger_ui",
-        "docs_assets.asset",
-    }
-)
+#: flask-smorest's own endpoints for the document and the docs page, which carry no
+#: mark of ours; every other public view is marked with :func:`public`.
+FRAMEWORK_PUBLIC_ENDPOINTS = frozenset({"api-docs.openapi_json", "api-docs.openapi_swagger_ui"})
 #: ``last_used_at`` is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -145,10 +137,22 @@ def _bearer_token() -> str | None:
     return token.strip()
 
 
+def _handler() -> Any:
+    """The function that serves this request: the view, or its MethodView method."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    method = request.method.lower()
+    if method == "head":
+        method = "get"
+    return getattr(view_class, method, None) if view_class else view
+
+
 def is_public() -> bool:
-    """Whether the current request needs no key: a public endpoint, or a CORS
+    """Whether the current request needs no key: a view marked :func:`public`, or a CORS
     preflight (browsers send those without credentials; they read nothing)."""
-    return request.endpoint in PUBLIC_ENDPOINTS or request.method == "OPTIONS"
+    if request.method == "OPTIONS" or request.endpoint in FRAMEWORK_PUBLIC_ENDPOINTS:
+        return True
+    return bool(getattr(_handler(), "public", False))
 
 
 def identify() -> None:
@@ -165,13 +169,7 @@ def identify() -> None:
 
 
 def _grants_for_request() -> tuple[Grant, ...]:
-    view = current_app.view_functions.get(request.endpoint or "")
-    view_class = getattr(view, "view_class", None)
-    method = request.method.lower()
-    if method == "head":
-        method = "get"
-    handler = getattr(view_class, method, None) if view_class else view
-    return getattr(handler, "access_grants", ())
+    return getattr(_handler(), "access_grants", ())
 
 
 def enforce() -> None:
@@ -205,9 +203,23 @@ def rate_limit_key() -> str:
 
 def allow(*grants: Grant) -> Callable[[Any], Any]:
     """Mark a view as callable by admins and by principals any of ``grants`` accepts."""
+    if not grants:
+        raise TypeError("allow() needs a grant; a view for admins alone is admins_only")
 
     def decorator(view: Any) -> Any:
         view.access_grants = grants
         return view
 
     return decorator
+
+
+def admins_only(view: Any) -> Any:
+    """Mark a view as callable by admins alone (what an unmarked view is, too)."""
+    view.access_grants = ()
+    return view
+
+
+def public(view: Any) -> Any:
+    """Mark a view as callable without a key (health checks, the docs' files)."""
+    view.public = True
+    return view

@@ -4,8 +4,9 @@
   OpenAPI document states the bounds).
 - A JSON body must be sent as JSON: any other content type is a 415.
 - Error responses are documented as ``application/problem+json`` with ``ProblemSchema``.
-- Views state who besides admins may call them (``Blueprint.allow``; see ``src.auth``) or
-  that they are public (``Blueprint.public``).
+- Views state who besides admins may call them (``Blueprint.allow``; see ``src.auth``),
+  that only admins may (``Blueprint.admins_only``), or that they are public
+  (``Blueprint.public``): one decorator, read by the authorization hooks themselves.
 - Every operation has a stable, verb-first ``operationId`` (``@blp.doc(operationId=...)``):
   generated clients name their functions after it, so changing one breaks them.
 """
@@ -154,24 +155,27 @@ class Blueprint(flask_smorest.Blueprint):
 
         return decorator
 
-    def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
-        """Who besides admins may call this view (see ``src.auth``); documents the 401,
-        403 and 429 every authenticated call can meet.
+    def _authenticated(self, view: Any) -> Any:
+        """Document the 401, 403 and 429 every authenticated call can meet."""
+        view = self.problem(401, "unauthorized")(view)
+        view = self.problem(403, "forbidden")(view)
+        return self.problem(429, "too-many-requests")(view)
 
-        A view without ``allow`` is for admins only.
-        """
+    def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
+        """Who besides admins may call this view (see ``src.auth``)."""
 
         def decorator(view: Any) -> Any:
-            view = auth.allow(*grants)(view)
-            view = self.problem(401, "unauthorized")(view)
-            view = self.problem(403, "forbidden")(view)
-            return self.problem(429, "too-many-requests")(view)
+            return self._authenticated(auth.allow(*grants)(view))
 
         return decorator
 
+    def admins_only(self, view: Any) -> Any:
+        """A view for admins alone."""
+        return self._authenticated(auth.admins_only(view))
+
     def public(self, view: Any) -> Any:
-        """Document a view that needs no API key (it must be in ``auth.PUBLIC_ENDPOINTS``)."""
-        return self.doc(security=[])(view)
+        """A view that needs no API key; the mark is what ``auth.is_public`` reads."""
+        return self.doc(security=[])(auth.public(view))
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415."""

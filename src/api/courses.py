@@ -52,7 +52,7 @@ class Courses(MethodView):
         return paginate(query, args, params)
 
     @blp.doc(operationId="createCourse")
-    @blp.allow()
+    @blp.admins_only
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": COURSE_LINKS}})
@@ -84,7 +84,7 @@ class Course(MethodView):
         return courses.get_course(course_id)
 
     @blp.doc(operationId="updateCourse")
-    @blp.allow()
+    @blp.admins_only
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
@@ -102,7 +102,7 @@ class Course(MethodView):
         return course
 
     @blp.doc(operationId="deleteCourse")
-    @blp.allow()
+    @blp.admins_only
     @blp.response(204)
     @blp.problem(404, "course-not-found")
     @blp.problem(409, "course-has-enrollments")

@@ -19,7 +19,7 @@ class EnrollmentBatch(MethodView):
     """Many enrollments at once."""
 
     @blp.doc(operationId="enrollBatch")
-    @blp.allow()
+    @blp.admins_only
     @blp.arguments(BatchRequestSchema)
     @blp.response(200, BatchResponseSchema)
     @blp.itemized("enrollments", 404, 409)

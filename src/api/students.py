@@ -69,7 +69,7 @@ class Students(MethodView):
         return paginate(query, args, params)
 
     @blp.doc(operationId="createStudent")
-    @blp.allow()
+    @blp.admins_only
     @blp.arguments(student_schema)
     @blp.response(201, StudentSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": STUDENT_LINKS}})
@@ -101,7 +101,7 @@ class Student(MethodView):
         return students.get_student(student_id)
 
     @blp.doc(operationId="updateStudent")
-    @blp.allow()
+    @blp.admins_only
     @blp.arguments(student_update_schema)
     @blp.response(200, StudentSchema)
     @blp.problem(404, "student-not-found")
@@ -117,7 +117,7 @@ class Student(MethodView):
         return student
 
     @blp.doc(operationId="deleteStudent")
-    @blp.allow()
+    @blp.admins_only
     @blp.response(204)
     @blp.problem(404, "student-not-found")
     @blp.problem(409, "student-busy")

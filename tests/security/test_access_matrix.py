@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from src.auth import allow, public
 from tests.conftest import make_app
 from tests.security.conftest import World, client_with
 
@@ -167,3 +168,16 @@ def test_a_forged_secret_with_a_real_prefix_is_401(app, world):
 def test_unknown_routes_need_a_key_before_they_say_404(app, world):
     assert client_with(app, None).get("/secret-admin-panel").status_code == 401
     assert client_with(app, world.keys["reader"]).get("/secret-admin-panel").status_code == 404
+
+
+def test_one_mark_makes_a_route_public(database_url):
+    other = make_app(database_url)
+    other.add_url_rule("/open", "open", public(lambda: {"open": True}))
+
+    assert client_with(other, None).get("/open").status_code == 200
+
+
+def test_allow_without_a_grant_is_refused():
+    # "allow()" read as "allow everyone" but meant admins only: say admins_only.
+    with pytest.raises(TypeError, match="admins_only"):
+        allow()
