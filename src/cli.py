@@ -26,6 +26,7 @@ from src.extensions import db
 from src.health import check_schema, code_head
 from src.models import ApiKey
 from src.models.api_key import ROLES
+from src.models.student import fill_email_keys
 from src.seed import seed
 from src.services import events, imports
 
@@ -292,6 +293,21 @@ def _progress(total: int) -> Any:
     return click.progressbar(length=total, label="Enrolling")
 
 
+@click.group("students")
+def students_group() -> None:
+    """Maintenance of students."""
+
+
+@students_group.command("fill-email-keys")
+@with_database
+def fill_email_keys_command() -> None:
+    """Give the students created by the previous version during a rolling deploy their
+    email key (see the 20260301 migration). Safe to run any time; a batch at a time."""
+    filled = fill_email_keys(db.session.connection())
+    db.session.commit()
+    click.echo(f"Filled the email key of {filled} student{'' if filled == 1 else 's'}.")
+
+
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -303,3 +319,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(seed_command)
     app.cli.add_command(events_group)
     app.cli.add_command(enrollments_group)
+    app.cli.add_command(students_group)

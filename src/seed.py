@@ -15,6 +15,7 @@ from sqlalchemy import insert
 
 from src.extensions import db
 from src.models import Course, EnrollmentEvent, Student, StudentCourse
+from src.models.student import email_key
 from src.services import events
 
 FIRST_NAMES = [
@@ -81,7 +82,8 @@ def seed(
             {
                 "first_name": first,
                 "last_name": last,
-                "email": f"{first}.{last}.{tag}.{n}@example.edu".lower(),
+                "email": (email := f"{first}.{last}.{tag}.{n}@example.edu".lower()),
+                "email_key": email_key(email),
             }
         )
     student_ids = _insert_returning_ids(Student, student_rows)

@@ -13,6 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
+from src.extensions import db
 from src.health import migration_script
 from src.models import Base
 from tests.conftest import alembic_config
@@ -126,16 +127,21 @@ def offline_sql(upgrade: str, downgrade: str) -> str:
 
 
 def test_every_migration_bounds_its_lock_waits_on_postgresql():
-    sql = offline_sql("base:head", "head:base")
+    revisions = list(migration_script().walk_revisions())
 
-    migrations = len(list(migration_script().walk_revisions()))
-    # In the migration's transaction (SET LOCAL) or, around CONCURRENTLY, its session.
-    assert len(re.findall(r"SET (LOCAL )?lock_timeout = '3s'", sql)) == 2 * migrations
-    bounded = re.findall(r"SET LOCAL statement_timeout = '60s'", sql)
-    # A concurrent index build is not cut at 60 s: on a large table it would fail every run.
-    unbounded = re.findall(r"SET statement_timeout = '0'", sql)
-    assert len(bounded) + len(unbounded) == 2 * migrations
-    assert "SET statement_timeout = '60s'" not in sql
+    for script in revisions:
+        down = script.down_revision or "base"
+        both = offline_sql(f"{down}:{script.revision}", f"{script.revision}:{down}")
+        upgrade, downgrade = both.split(f"-- Running downgrade {script.revision}", 1)
+        for sql in (upgrade, downgrade):
+            # In the migration's transaction (SET LOCAL) or, around CONCURRENTLY, its session.
+            assert sql.count("lock_timeout = '3s'") >= 1, script.revision
+            bounded = re.findall(r"SET LOCAL statement_timeout = '60s'", sql)
+            # A concurrent index build is not cut at 60 s: on a large table it would fail
+            # every run.
+            unbounded = re.findall(r"SET statement_timeout = '0'", sql)
+            assert len(bounded) + len(unbounded) >= 1, script.revision
+            assert "SET statement_timeout = '60s'" not in sql
 
 
 @pytest.mark.postgresql
@@ -177,3 +183,43 @@ def test_indexes_on_existing_tables_are_built_concurrently():
     ]
     assert statements
     assert all("INDEX CONCURRENTLY" in statement for statement in statements), statements
+
+
+def test_the_email_key_migration_fills_every_existing_student(empty_database_url):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, "20260201_waitlists")
+    with engine.begin() as connection:
+        for n, email in enumerate(["Ädä@example.edu", "BOB@Example.edu", "straße@x.edu"]):
+            connection.execute(
+                text("INSERT INTO students (first_name, last_name, email) VALUES ('A', :n, :e)"),
+                {"n": str(n), "e": email},
+            )
+    before = _rows(engine, "students")
+
+    command.upgrade(config, "head")
+
+    assert _rows(engine, "students") == before
+    with engine.connect() as connection:
+        keys = connection.execute(text("SELECT email_key FROM students ORDER BY id")).scalars()
+        assert list(keys) == ["ädä@example.edu", "bob@example.edu", "strasse@x.edu"]
+    command.downgrade(config, "20260201_waitlists")
+    assert _rows(engine, "students") == before
+    engine.dispose()
+
+
+def test_fill_email_keys_gives_keys_to_rows_the_old_code_added(app):
+    with app.app_context():
+        db.session.execute(
+            text(
+                "INSERT INTO students (first_name, last_name, email) VALUES ('O', 'L', 'Öld@X.edu')"
+            )
+        )
+        db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["students", "fill-email-keys"])
+
+    assert result.exit_code == 0, result.output
+    assert "Filled the email key of 1 student." in result.output
+    with app.app_context():
+        assert db.session.execute(text("SELECT email_key FROM students")).scalar() == "öld@x.edu"

@@ -57,18 +57,34 @@ class PagedQuery:
 
 class ResourceList:
     """A table's rows in id order: all of them, or those whose ``column`` equals a value
-    without regard to case (``GET /students?email=``, ``GET /courses?code=``)."""
+    without regard to case (``GET /students?email=``, ``GET /courses?code=``).
 
-    def __init__(self, table: Table, column: str) -> None:
+    With ``key_column`` and ``key``, the comparison is ``key_column = key(value)``, a
+    normalised column the application fills (students' ``email_key``); otherwise it is
+    ``lower(column) = lower(value)``, which suits ASCII values (course codes).
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        column: str,
+        *,
+        key_column: str | None = None,
+        key: Callable[[str], str] | None = None,
+    ) -> None:
         rows = select(*table.c).order_by(table.c.id)
         self.column = column
+        self.key = key
         self._all = PagedQuery(rows)
-        self._matching = PagedQuery(
-            rows.where(func.lower(table.c[column]) == func.lower(bindparam(column)))
-        )
+        if key_column is not None:
+            matching = table.c[key_column] == bindparam(column)
+        else:
+            matching = func.lower(table.c[column]) == func.lower(bindparam(column))
+        self._matching = PagedQuery(rows.where(matching))
 
     def query(self, args: Mapping[str, Any]) -> tuple[PagedQuery, dict[str, Any]]:
         """The statements that answer these request arguments, and their parameters."""
         if self.column in args:
-            return self._matching, {self.column: args[self.column]}
+            value = args[self.column]
+            return self._matching, {self.column: self.key(value) if self.key else value}
         return self._all, {}

@@ -11,13 +11,14 @@ from typing import Any, TextIO
 from sqlalchemy import bindparam, func, select
 
 from src.models import Course, Student
+from src.models.student import email_key
 from src.services import execute
 from src.services.batches import MAX_PAIRS, BatchRejected, enroll_batch, lock_courses
 
 HEADER = ["student_email", "course_code"]
 
-_STUDENTS_BY_EMAIL = select(func.lower(Student.email), Student.id).where(
-    func.lower(Student.email).in_(bindparam("keys", expanding=True))
+_STUDENTS_BY_EMAIL = select(Student.email_key, Student.id).where(
+    Student.email_key.in_(bindparam("keys", expanding=True))
 )
 _COURSES_BY_CODE = select(func.lower(Course.code), Course.id).where(
     func.lower(Course.code).in_(bindparam("keys", expanding=True))
@@ -53,7 +54,7 @@ def _resolve(statement: Any, keys: set[str]) -> dict[str, int]:
 
 
 def _read(csv_file: TextIO) -> list[tuple[int, str, str]]:
-    """The file's lines as ``(line number, email, code)``, lower-cased."""
+    """The file's lines as ``(line number, email, code)``, compared as the API does."""
     reader = csv.reader(csv_file)
     header = next(reader, None)
     if header is None or [name.strip().lower() for name in header] != HEADER:
@@ -65,7 +66,7 @@ def _read(csv_file: TextIO) -> list[tuple[int, str, str]]:
         if len(fields) != 2 or not all(field.strip() for field in fields):
             problems.append((line, "expected an email and a course code"))
             continue
-        rows.append((line, fields[0].strip().lower(), fields[1].strip().lower()))
+        rows.append((line, email_key(fields[0].strip()), fields[1].strip().lower()))
     if problems:
         raise ImportRejected(problems)
     return rows

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.extensions import db
 from src.models import Course, Student, StudentCourse, WaitlistEntry
+from src.models.student import email_key
 from src.services import Precondition, ResourceList, events, execute, waitlists
 
 
@@ -30,12 +31,12 @@ def get_student(student_id: int, *, lock: bool = False) -> Student:
 
 
 #: All students, or the one with ``?email=`` (any case), in id order.
-STUDENTS = ResourceList(Student.__table__, "email")
+STUDENTS = ResourceList(Student.__table__, "email", key_column="email_key", key=email_key)
 
 
 def _flush_or_email_taken() -> None:
-    # The unique index on lower(email) is the only constraint a valid student can break,
-    # and it is the guard against two requests racing for the same address.
+    # The unique indexes on email_key (and lower(email)) are the only constraints a valid
+    # student can break, and the guard against two requests racing for one address.
     try:
         db.session.flush()
     except IntegrityError as error:

@@ -210,3 +210,18 @@ def test_filter_by_email_ignores_case(client, make_student):
 
     assert response.get_json() == [wanted]
     assert response.headers["X-Total-Count"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("Ädä@example.edu", "äDÄ@example.edu"), ("straße@example.edu", "STRASSE@example.edu")],
+)
+def test_emails_equal_without_regard_to_case_in_any_script_are_one(client, first, second):
+    body = {"first_name": "A", "last_name": "B"}
+    assert client.post("/students", json={**body, "email": first}).status_code == 201
+
+    response = client.post("/students", json={**body, "email": second})
+
+    assert_problem(response, 409, "email-taken")
+    found = client.get("/students", query_string={"email": second.upper()}).get_json()
+    assert [s["email"] for s in found] == [first]
