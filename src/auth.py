@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -129,6 +131,62 @@ def authenticate(key: str) -> Principal | None:
     return Principal(record.id, parts[1], record.role, record.student_id)
 
 
+class FailedLookups:
+    """What a process remembers of keys that failed, to bound the database work that
+    callers without a valid key can cause (the rate limit counts them by address, but
+    only after their key was looked up).
+
+    - A key that failed is not looked up again for ``ttl`` seconds (by its hash).
+    - An address whose lookups failed ``per_address`` times within ``ttl`` seconds gets
+      no lookup of a key this process has not seen valid lately, until the window
+      passes: such keys count as invalid (401, then 429 from the limiter by address)
+      without touching the database. Keys seen valid in the last minute still work.
+
+    Per app and in memory, on purpose: it must hold when Redis does not.
+    """
+
+    def __init__(self, ttl: float = 10.0, per_address: int = 10, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.per_address = per_address
+        self.size = size
+        self._failed: dict[str, float] = {}
+        self._valid: dict[str, float] = {}
+        self._addresses: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def should_skip(self, key: str, address: str | None) -> bool:
+        """Whether to treat ``key`` as invalid without looking it up."""
+        digest, now = _hash(key), time.monotonic()
+        with self._lock:
+            if self._failed.get(digest, 0) > now:
+                return True
+            if self._valid.get(digest, 0) > now:
+                return False
+            recent = [t for t in self._addresses.get(address or "", ()) if t > now]
+            return len(recent) >= self.per_address
+
+    def record(self, key: str, address: str | None, *, valid: bool) -> None:
+        """Remember a lookup's outcome."""
+        digest, now = _hash(key), time.monotonic()
+        with self._lock:
+            if len(self._failed) + len(self._valid) + len(self._addresses) > self.size:
+                self._failed, self._valid, self._addresses = {}, {}, {}
+            if valid:
+                self._valid[digest] = now + VALID_KEY_MEMORY
+                return
+            self._failed[digest] = now + self.ttl
+            recent = [t for t in self._addresses.get(address or "", ()) if t > now]
+            self._addresses[address or ""] = [*recent, now + self.ttl]
+
+
+#: How long a key seen valid keeps being looked up whatever its address did (seconds).
+VALID_KEY_MEMORY = 60.0
+
+
+def _failed_lookups() -> FailedLookups:
+    return current_app.extensions["registrar.failed_lookups"]
+
+
 def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -165,7 +223,11 @@ def identify() -> None:
     token = _bearer_token()
     if token is not None:
         g.token_given = True
+        lookups = _failed_lookups()
+        if lookups.should_skip(token, request.remote_addr):
+            return
         g.principal = authenticate(token)
+        lookups.record(token, request.remote_addr, valid=g.principal is not None)
 
 
 def _grants_for_request() -> tuple[Grant, ...]:

@@ -241,6 +241,7 @@ def test_two_instances_behind_pgbouncer_share_seats_limits_keys_and_health(
     for base in instances:
         assert call(base, "GET", "/health/ready")[0] == 200
     pgbouncer.stop()
+    time.sleep(1.1)  # past the readiness answer each process keeps for a second
     for base in instances:
         status, body = call(base, "GET", "/health/ready")
         assert (status, body["status"]) == (503, "fail")

@@ -7,6 +7,7 @@ schema is the one this code expects. Bodies follow draft-inadarei-api-health-che
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from marshmallow import Schema, fields
 
 from src.api import Blueprint
 from src.extensions import db
-from src.health import check_schema
+from src.health import SchemaStatus, check_schema
 
 HEALTH_CONTENT_TYPE = "application/health+json"
 
@@ -41,6 +42,20 @@ class HealthSchema(Schema):
     status = fields.String(required=True, metadata={"enum": ["pass", "warn", "fail"]})
     output = fields.String()
     checks = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(HealthCheckSchema)))
+
+
+#: /health/ready is public: whoever calls it, it asks the database at most this often
+#: per process (seconds).
+READY_CACHE_SECONDS = 1.0
+
+
+def _recent_schema_status() -> SchemaStatus:
+    cache = current_app.extensions.setdefault("registrar.ready_cache", {})
+    now = time.monotonic()
+    if cache.get("until", 0) <= now:
+        cache["status"] = check_schema(db.engine)
+        cache["until"] = now + READY_CACHE_SECONDS
+    return cache["status"]
 
 
 def redis_status() -> str | None:
@@ -109,7 +124,7 @@ class Ready(MethodView):
         `pass` (200) when the database answers at this code's migration; `warn` (200) when it
         is at a newer migration, or Redis cannot be reached (rate limits then count in each
         process's memory); `fail` (503) when the database is unreachable or behind."""
-        result = check_schema(db.engine)
+        result = _recent_schema_status()
         now = datetime.now(UTC).isoformat()
         checks: dict[str, list[dict[str, Any]]] = {
             "database:connection": [

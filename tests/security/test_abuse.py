@@ -6,7 +6,7 @@ import logging
 import os
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, select, text
 
 from src.extensions import db
 from src.models import ApiKey, Student
@@ -183,3 +183,69 @@ def test_openapi_declares_the_bearer_scheme(client):
     assert spec["paths"]["/health/live"]["get"]["security"] == []
     assert "401" in spec["paths"]["/students"]["get"]["responses"]
     assert "403" in spec["paths"]["/students"]["get"]["responses"]
+
+
+def _key_lookups(app, client, requests):
+    """Send ``requests`` (path, key); return the statuses and the key lookups sent."""
+    with app.app_context():
+        engine = db.engine
+    lookups: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "FROM api_keys" in statement:
+            lookups.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        statuses = [
+            client.get(path, headers={"Authorization": f"Bearer {key}"}).status_code
+            for path, key in requests
+        ]
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return statuses, lookups
+
+
+def test_a_bad_key_repeated_is_looked_up_once(database_url):
+    app = make_app(database_url, RATELIMIT_ENABLED=True, RATE_LIMIT="2/minute")
+    client = app.test_client(api_key=None)
+
+    statuses, lookups = _key_lookups(app, client, [("/courses", "reg_deadbeef_x")] * 10)
+
+    assert statuses == [401, 401] + [429] * 8
+    assert len(lookups) == 1
+
+
+def test_an_address_cannot_make_the_database_check_keys_without_bound(app, database_url):
+    other = make_app(database_url)
+    good = new_key(other)
+    client = other.test_client(api_key=None)
+    assert client.get("/courses", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+    bad = [("/courses", f"reg_{n:08x}_guess") for n in range(40)]
+    statuses, lookups = _key_lookups(other, client, bad)
+
+    assert set(statuses) == {401}
+    assert len(lookups) <= 10
+    # A key this process saw valid lately keeps working from that address.
+    assert client.get("/courses", headers={"Authorization": f"Bearer {good}"}).status_code == 200
+
+
+def test_readiness_asks_the_database_at_most_once_a_second(app):
+    client = app.test_client(api_key=None)
+    with app.app_context():
+        engine = db.engine
+    queries: list[str] = []
+
+    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        if "alembic_version" in statement:
+            queries.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        statuses = {client.get("/health/ready").status_code for _ in range(25)}
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+    assert statuses == {200}
+    assert len(queries) <= 2
