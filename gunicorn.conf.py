@@ -52,6 +52,11 @@ preload_app = False
 # what this is. (gunicorn writes whatever its response module holds.)
 gunicorn.http.wsgi.SERVER = "registrar"
 
+# gunicorn answers a request line over its limit itself, in HTML. Let lines up to its
+# maximum through, so that the app answers those over MAX_URL_LENGTH (src/__init__.py)
+# with a problem (414); only lines over 8,190 bytes still get gunicorn's own answer.
+limit_request_line = 8190
+
 # Prometheus: every worker writes its samples to one directory, any worker serves the sum.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
 _made_metrics_dir = False

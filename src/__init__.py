@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_cors import CORS
 from flask_limiter import Limiter
 from sqlalchemy import event
+from werkzeug.exceptions import RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src import auth, cli, error_handling, observability
@@ -60,8 +61,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             event.listen(
                 db.engine, "begin", lambda connection: connection.exec_driver_sql(timeout_sql)
             )
-    # Hooks run in this order: request id, who is calling, rate limit, may they.
+    # Hooks run in this order: request id, URL length, who is calling, rate limit, may they.
     observability.init_request_logging(app)
+    app.extensions["registrar.failed_lookups"] = auth.FailedLookups()
+    app.before_request(_bound_url)
     app.before_request(auth.identify)
     app.extensions["registrar.limiter"] = Limiter(
         key_func=auth.rate_limit_key,
@@ -116,6 +119,18 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     observability.init_metrics(app)
     cli.init_app(app)
     return app
+
+
+#: Longest request target the API answers (path and query string, in bytes).
+MAX_URL_LENGTH = 4096
+
+
+def _bound_url() -> None:
+    # Every URL of this API is short; a long one is abuse or a mistake. A 414 problem,
+    # like every error, rather than whatever the server in front would say.
+    target = request.environ.get("RAW_URI") or request.full_path
+    if len(target) > MAX_URL_LENGTH:
+        raise RequestURITooLarge(f"The URL is over {MAX_URL_LENGTH} bytes.")
 
 
 def _security_headers(response: Response) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import runpy
 import signal
@@ -128,6 +129,17 @@ def test_the_real_server_names_no_software_or_version(app, gunicorn):
         server = response.headers["Server"]
 
     assert server == "registrar"
+
+
+@pytest.mark.parametrize("length", [5000, 8000])
+def test_a_long_url_is_a_414_problem_from_the_app_not_gunicorn(app, gunicorn, length):
+    key = app.config["TEST_API_KEY"]
+    path = "/students?email=" + "a" * (length - len("/students?email="))
+
+    status, body = _get(f"{gunicorn}{path}", key)
+
+    assert status == 414
+    assert json.loads(body)["type"] == "/problems/request-uri-too-long"
 
 
 def test_deploy_check_passes_against_a_healthy_deployment(app, gunicorn):
