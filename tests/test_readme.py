@@ -1,11 +1,14 @@
-"""Every curl example in the README works as written, in order, against a running server."""
+"""Every curl example in the README works as written, in order, against a running server,
+and answers what the README shows: its status, and the JSON body printed after it."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
 from pathlib import Path
+from typing import Any
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_ORIGIN = "http://127.0.0.1:5000"
@@ -24,32 +27,70 @@ EXPECTED = [
     422,  # error example
 ]  # fmt: skip
 
+TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
+#: Values that differ on every run: the README shows an example of each.
+VARYING = {"cursor", "key_prefix"}
 
-def readme_curls() -> list[str]:
-    """The curl commands of the README's ``sh`` blocks, continuation lines joined."""
-    commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README.read_text(), re.S):
-        for line in re.sub(r"\\\n\s*", " ", block).splitlines():
+
+def readme_examples() -> list[tuple[str, Any]]:
+    """The curl commands of the README's ``sh`` blocks, continuation lines joined, each
+    with the JSON body shown right after its block (for the block's last command)."""
+    examples: list[list[Any]] = []
+    for kind, body in re.findall(r"```(sh|json)\n(.*?)```", README.read_text(), re.S):
+        if kind == "json":
+            if examples:
+                examples[-1][1] = json.loads(body)
+            continue
+        for line in re.sub(r"\\\n\s*", " ", body).splitlines():
             command = line.split("  #")[0].strip()
             if command.startswith("curl "):
-                commands.append(command)
-    return commands
+                examples.append([command, None])
+    return [(command, shown) for command, shown in examples]
 
 
-def test_readme_curl_examples(app, live_server):
+def matches(shown: Any, actual: Any, key: str = "") -> bool:
+    """Whether ``actual`` is what the README shows: timestamps and per-run values are
+    masked, and an object with a ``"...": "..."`` entry may have more fields."""
+    if key in VARYING or (key == "observedValue" and isinstance(shown, float)):
+        return type(actual) is type(shown)
+    if isinstance(shown, str) and TIMESTAMP.match(shown):
+        return isinstance(actual, str) and bool(TIMESTAMP.match(actual))
+    if isinstance(shown, dict):
+        if not isinstance(actual, dict):
+            return False
+        fields = set(shown) - {"..."}
+        if "..." not in shown and fields != set(actual):
+            return False
+        return all(name in actual and matches(shown[name], actual[name], name) for name in fields)
+    if isinstance(shown, list):
+        return (
+            isinstance(actual, list)
+            and len(shown) == len(actual)
+            and all(matches(s, a) for s, a in zip(shown, actual, strict=True))
+        )
+    return shown == actual
+
+
+def test_readme_curl_examples(app, live_server, tmp_path):
     origin = live_server.url().rstrip("/")
     key = app.config["TEST_API_KEY"]
-    statuses = []
-    for command in readme_curls():
-        command = command.replace(README_ORIGIN, origin).replace("$API_KEY", key)
-        argv = shlex.split(command)
+    statuses, mismatches = [], []
+    body_file = tmp_path / "body"
+    for command, shown in readme_examples():
+        runnable = command.replace(README_ORIGIN, origin).replace("$API_KEY", key)
+        argv = [arg for arg in shlex.split(runnable) if arg != "-i"]  # the body alone
         result = subprocess.run(  # noqa: S603 - the README's own commands, on loopback
-            [*argv, "--silent", "--output", "/dev/null", "--write-out", "%{http_code}"],
+            [*argv, "--silent", "--output", str(body_file), "--write-out", "%{http_code}"],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
         )
         statuses.append(int(result.stdout or 0))
+        if shown is not None:
+            actual = json.loads(body_file.read_text() or "null")
+            if not matches(shown, actual):
+                mismatches.append((command, shown, actual))
 
     assert statuses == EXPECTED
+    assert mismatches == []
