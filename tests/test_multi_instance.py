@@ -24,7 +24,7 @@ import redis
 from sqlalchemy import create_engine, make_url, text
 
 from tests.conftest import ROOT, new_key
-from tests.test_serving import _free_port
+from tests.test_serving import _free_port, wait_until_live
 
 pytestmark = pytest.mark.postgresql
 
@@ -146,12 +146,7 @@ def instances(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[list[str]]:
         )
         bases.append(f"http://127.0.0.1:{port}")
     for base in bases:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"{base}/health/live", timeout=1)  # noqa: S310 - loopback
-                break
-            except OSError:
-                time.sleep(0.1)
+        wait_until_live(base)
     yield bases
     for process in processes:
         process.send_signal(signal.SIGTERM)

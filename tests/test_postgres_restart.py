@@ -25,7 +25,7 @@ from alembic import command
 from sqlalchemy import create_engine, text
 
 from tests.conftest import ROOT, alembic_config, make_app, new_key
-from tests.test_serving import _free_port
+from tests.test_serving import _free_port, wait_until_live
 
 pytestmark = pytest.mark.postgresql
 
@@ -149,12 +149,7 @@ def test_clients_get_503_during_a_restart_and_nothing_is_lost(cluster, tmp_path)
         stdout=subprocess.DEVNULL, stderr=log_file,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(f"{base}/health/live", timeout=1)  # noqa: S310 - loopback
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_until_live(base)
 
     stop = threading.Event()
     outcomes: list[tuple[float, str, int, dict | None, float]] = []

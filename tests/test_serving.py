@@ -76,6 +76,16 @@ def _get(url: str, key: str | None = None) -> tuple[int, str]:
         return error.code, error.read().decode()
 
 
+def wait_until_live(base: str, tries: int = 100) -> None:
+    """Wait (up to ``tries`` tenths of a second) until a server at ``base`` answers."""
+    for _ in range(tries):
+        try:
+            if _get(f"{base}/health/live")[0] == 200:
+                return
+        except OSError:
+            time.sleep(0.1)
+
+
 @pytest.fixture
 def gunicorn(database_url, tmp_path):
     """gunicorn with this repository's configuration and two workers, on a free port."""
@@ -95,12 +105,7 @@ def gunicorn(database_url, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            if _get(f"{base}/health/live")[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.1)
+    wait_until_live(base)
     yield base
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0  # graceful shutdown
