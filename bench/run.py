@@ -458,6 +458,17 @@ def bulk_timings(args: argparse.Namespace, env: dict, project: str, key: str) ->
     }
 
 
+def bulk_line(bulk: dict) -> str:
+    """The report's sentence on bulk enrollment."""
+    batches = ", ".join(f"{seconds:.2f}" for seconds in bulk["batch_seconds"])
+    return (
+        f"Bulk enrollment: one `POST /enrollments/batch` of 1,000 new pairs took {batches} s "
+        f"(median **{statistics.median(bulk['batch_seconds']):.2f} s**); "
+        f"`flask enrollments import` of a {bulk['import_lines']:,}-line CSV file took "
+        f"**{bulk['import_seconds']:.1f} s** ({bulk['import_summary']})"
+    )
+
+
 def write_report(
     args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk
 ) -> None:
@@ -490,6 +501,8 @@ def write_report(
         "",
         f"Paced read at {paced['rps']:.0f} req/s (target 80 % of the maximum, {paced['target_rps']:.0f}): "
         f"p50 {paced['p50_ms']:.1f} ms, p99 {paced['p99_ms']:.1f} ms, p99/p50 **{ratio:.2f}**.",
+        "",
+        bulk_line(bulk),
         "",
         f"Growing from {args.students * args.per_student:,} to {total:,} enrollments: a copy of the "
         f"database grown {args.scale}-fold, both served at once and measured in alternating rounds, one "

@@ -208,9 +208,17 @@ def _handler() -> Any:
 def is_public() -> bool:
     """Whether the current request needs no key: a view marked :func:`public`, or a CORS
     preflight (browsers send those without credentials; they read nothing)."""
-    if request.method == "OPTIONS" or request.endpoint in FRAMEWORK_PUBLIC_ENDPOINTS:
-        return True
-    return bool(getattr(_handler(), "public", False))
+    # Asked by three hooks per request: identify finds the view once and keeps the answer.
+    known = g.get("is_public")
+    return _public_request() if known is None else known
+
+
+def _public_request() -> bool:
+    return (
+        request.method == "OPTIONS"
+        or request.endpoint in FRAMEWORK_PUBLIC_ENDPOINTS
+        or bool(getattr(_handler(), "public", False))
+    )
 
 
 def identify() -> None:
@@ -218,7 +226,8 @@ def identify() -> None:
     the rate limiter can count by key, or by address when there is none."""
     g.principal = None
     g.token_given = False
-    if is_public():
+    g.is_public = _public_request()
+    if g.is_public:
         return
     token = _bearer_token()
     if token is not None:

@@ -2,10 +2,10 @@
 
 Writing
 -------
-Every function that changes an enrollment calls :func:`record` in the same
-transaction, right after the statement that made the change and for the rows that
-statement changed (its ``RETURNING``), so an event exists if and only if its change
-committed, and a change that two requests race for is recorded once.
+Every statement that changes enrollments is a :class:`Recorded`: it writes one event
+per row it changed (its ``RETURNING``), in the same transaction (on PostgreSQL in the
+same statement), so an event exists if and only if its change committed, and a change
+that two requests race for is recorded once.
 
 The feed, and why it never misses an event
 ------------------------------------------
