@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, insert, select, tuple_
 from src.exceptions import DomainError
 from src.models import Course, Student, StudentCourse
 from src.services import events, execute
+from src.services.enrollments import lock_courses
 
 _courses = Course.__table__
 _students = Student.__table__
@@ -27,12 +28,6 @@ _ids = bindparam("ids", expanding=True)
 #: Most pairs in one batch (and in one statement).
 MAX_PAIRS = 1000
 
-_LOCK_COURSES = (
-    select(_courses.c.id, _courses.c.capacity)
-    .where(_courses.c.id.in_(_ids))
-    .order_by(_courses.c.id)
-    .with_for_update(key_share=True)
-)
 # FOR KEY SHARE: a student found here cannot be deleted before the batch commits, so
 # the inserts' foreign keys hold (it does not block other enrollments).
 _STUDENTS = (
@@ -79,14 +74,6 @@ class BatchRejected(DomainError):
         )
 
 
-def lock_courses(course_ids: Sequence[int]) -> dict[int, int | None]:
-    """Lock these courses in id order; return the capacity of each that exists."""
-    if not course_ids:
-        return {}
-    rows = execute(_LOCK_COURSES, {"ids": sorted(set(course_ids))}).all()
-    return {row.id: row.capacity for row in rows}
-
-
 def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     """Enroll each ``(student_id, course_id)`` pair, all or nothing.
 
@@ -97,7 +84,7 @@ def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     distinct; at most :data:`MAX_PAIRS`.
     """
     course_ids = [course_id for _, course_id in pairs]
-    capacities = lock_courses(course_ids)
+    capacities = {course["id"]: course["capacity"] for course in lock_courses(course_ids)}
     students = set(execute(_STUDENTS, {"ids": sorted({s for s, _ in pairs})}).scalars())
     errors = []
     for index, (student_id, course_id) in enumerate(pairs):

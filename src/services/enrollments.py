@@ -12,7 +12,7 @@ columns for a student's courses, the student's for a roster) plus ``enrolled_at`
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -134,6 +134,25 @@ _LOCK_COURSE = (
     .where(_courses.c.id == _course_id)
     .with_for_update(of=_courses, key_share=True)
 )
+# Several courses, locked as _LOCK_COURSE locks one, in id order: two transactions that
+# lock overlapping sets always wait for each other in the same order, never in a circle.
+_LOCK_COURSES = (
+    select(_courses.c.id, _courses.c.capacity, _courses.c.waitlist_capacity)
+    .where(_courses.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_courses.c.id)
+    .with_for_update(key_share=True)
+)
+
+
+def lock_courses(course_ids: Iterable[int]) -> list[RowMapping]:
+    """Lock these courses in id order; return ``id``, ``capacity`` and
+    ``waitlist_capacity`` of each that exists."""
+    ids = sorted(set(course_ids))
+    if not ids:
+        return []
+    return list(execute(_LOCK_COURSES, {"ids": ids}).mappings().all())
+
+
 #: How many students a course has (the course's row lock makes it final).
 SEATS_TAKEN = select(func.count()).where(_enrollments.c.course_id == _course_id)
 _capacity = bindparam("capacity", type_=Integer)

@@ -13,7 +13,8 @@ from sqlalchemy import bindparam, func, select
 from src.models import Course, Student
 from src.models.student import email_key
 from src.services import execute
-from src.services.batches import MAX_PAIRS, BatchRejected, enroll_batch, lock_courses
+from src.services.batches import MAX_PAIRS, BatchRejected, enroll_batch
+from src.services.enrollments import lock_courses
 
 HEADER = ["student_email", "course_code"]
 

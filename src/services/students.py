@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, union
+from sqlalchemy import RowMapping, bindparam, delete, select, union
 from sqlalchemy.exc import IntegrityError
 
 from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.extensions import db
-from src.models import Course, Student, StudentCourse, WaitlistEntry
+from src.models import Student, StudentCourse, WaitlistEntry
 from src.models.student import email_key
 from src.services import Precondition, ResourceList, events, execute, waitlists
+from src.services.enrollments import lock_courses
 
 
 def get_student(student_id: int, *, lock: bool = False) -> Student:
@@ -64,23 +65,15 @@ def update_student(
     return student
 
 
-_courses = Course.__table__
 _COURSES_OF_STUDENT = union(
     select(StudentCourse.course_id).where(StudentCourse.student_id == bindparam("student_id")),
     select(WaitlistEntry.course_id).where(WaitlistEntry.student_id == bindparam("student_id")),
-)
-# In id order, as every transaction that locks several courses does: no deadlock.
-_LOCK_COURSES = (
-    select(_courses.c.id, _courses.c.capacity, _courses.c.waitlist_capacity)
-    .where(_courses.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_courses.c.id)
-    .with_for_update(key_share=True)
 )
 #: Attempts to lock a student's courses before another transaction adds one.
 _LOCK_ATTEMPTS = 10
 
 
-def _lock_student_and_courses(student_id: int) -> tuple[Student, list[Any]]:
+def _lock_student_and_courses(student_id: int) -> tuple[Student, list[RowMapping]]:
     """Lock the courses the student holds a seat or a place in, then the student.
 
     Courses first, in id order, as enrolling locks its course before the student's row
@@ -91,7 +84,7 @@ def _lock_student_and_courses(student_id: int) -> tuple[Student, list[Any]]:
     for _ in range(_LOCK_ATTEMPTS):
         seen = set(execute(_COURSES_OF_STUDENT, params).scalars())
         attempt = db.session.begin_nested()
-        courses = execute(_LOCK_COURSES, {"ids": sorted(seen)}).all() if seen else []
+        courses = lock_courses(seen)
         student = db.session.get(Student, student_id, with_for_update=True, populate_existing=True)
         if student is None:
             attempt.rollback()
@@ -114,5 +107,5 @@ def delete_student(student_id: int, precondition: Precondition | None = None) ->
     waitlists.leave_all_of_student(student_id)
     db.session.execute(delete(Student).where(Student.id == student_id))
     for course in courses:
-        if course.waitlist_capacity != 0:
-            waitlists.fill_free_seats(course.id, course.capacity, "seat-freed")
+        if waitlists.has_waitlist(course):
+            waitlists.fill_free_seats(course["id"], course["capacity"], "seat-freed")

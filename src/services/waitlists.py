@@ -13,11 +13,11 @@ Every function here expects the caller to hold the course's row lock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
     Integer,
-    RowMapping,
     bindparam,
     delete,
     func,
@@ -130,12 +130,9 @@ _PROMOTE = events.Recorded(
 _REMOVE = delete(_entries).where(_entries.c.id.in_(_ids))
 
 
-def has_waitlist(course: RowMapping | dict[str, Any] | Course) -> bool:
+def has_waitlist(course: Mapping[str, Any]) -> bool:
     """Whether anyone can be waiting for this course (see the module's doc)."""
-    capacity = (
-        course.waitlist_capacity if isinstance(course, Course) else course["waitlist_capacity"]
-    )
-    return capacity != 0
+    return course["waitlist_capacity"] != 0
 
 
 def count_line(course_id: int) -> int:
