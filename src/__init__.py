@@ -64,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     # Hooks run in this order: request id, URL length, who is calling, rate limit, may they.
     observability.init_request_logging(app)
     app.extensions["registrar.failed_lookups"] = auth.FailedLookups()
+    app.extensions["registrar.verified_keys"] = auth.VerifiedKeys()
     app.before_request(_bound_url)
     app.before_request(auth.identify)
     app.extensions["registrar.limiter"] = Limiter(

@@ -116,19 +116,68 @@ def create_api_key(role: str, *, student_id: int | None = None, name: str | None
     raise RuntimeError("could not find a free key prefix")
 
 
-def authenticate(key: str) -> Principal | None:
-    """The principal of a valid, unrevoked key, or ``None``. Compared in constant time."""
+def authenticate(key: str, digest: str | None = None) -> Principal | None:
+    """The principal of a valid, unrevoked key, or ``None``. Compared in constant time;
+    ``digest`` is the key's hash when the caller has it already."""
     parts = key.split("_", 2)
     if len(parts) != 3 or parts[0] != KEY_PREFIX or not parts[1] or len(parts[1]) > 16:
         return None
     record = execute(_KEY_BY_PREFIX, {"prefix": parts[1]}).first()
-    if record is None or not hmac.compare_digest(record.key_hash, _hash(key)):
+    if record is None or not hmac.compare_digest(record.key_hash, digest or _hash(key)):
         return None
     now = datetime.now(UTC)
     if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
         execute(_TOUCH, {"key_id": record.id, "now": now})
         db.session.commit()
     return Principal(record.id, parts[1], record.role, record.student_id)
+
+
+#: How long a process trusts a key it verified without asking the database again
+#: (seconds): a revoked key, or a deleted student's, is refused by every worker of every
+#: instance at most this long after the change commits.
+KEY_CACHE_SECONDS = 1.0
+
+
+class VerifiedKeys:
+    """The keys this process verified in the last :data:`KEY_CACHE_SECONDS`, by hash.
+
+    A key lookup is a statement per request; a client sends many requests a second
+    with one key. Entries expire instead of being told of revocations: that bounds how
+    long a revoked key works with no channel from the database to every worker.
+    """
+
+    def __init__(self, ttl: float = KEY_CACHE_SECONDS, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        """The principal of a key verified lately, or ``None``."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] <= time.monotonic():
+            self._entries.pop(digest, None)
+            return None
+        return entry[1]
+
+    def put(self, digest: str, principal: Principal) -> None:
+        """Remember a key just verified."""
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[digest] = (time.monotonic() + self.ttl, principal)
+
+    def forget_student(self, student_id: int) -> None:
+        """Drop a deleted student's keys: this process refuses them at once."""
+        for digest, (_, principal) in list(self._entries.items()):
+            if principal.student_id == student_id:
+                self._entries.pop(digest, None)
+
+
+def forget_student_keys(student_id: int) -> None:
+    """After a student's deletion commits: stop trusting their keys in this process
+    (other processes stop within :data:`KEY_CACHE_SECONDS`)."""
+    current_app.extensions["registrar.verified_keys"].forget_student(student_id)
 
 
 class FailedLookups:
@@ -154,9 +203,9 @@ class FailedLookups:
         self._addresses: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
-    def should_skip(self, key: str, address: str | None) -> bool:
-        """Whether to treat ``key`` as invalid without looking it up."""
-        digest, now = _hash(key), time.monotonic()
+    def should_skip(self, digest: str, address: str | None) -> bool:
+        """Whether to treat the key with this hash as invalid without looking it up."""
+        now = time.monotonic()
         with self._lock:
             if self._failed.get(digest, 0) > now:
                 return True
@@ -165,9 +214,9 @@ class FailedLookups:
             recent = [t for t in self._addresses.get(address or "", ()) if t > now]
             return len(recent) >= self.per_address
 
-    def record(self, key: str, address: str | None, *, valid: bool) -> None:
-        """Remember a lookup's outcome."""
-        digest, now = _hash(key), time.monotonic()
+    def record(self, digest: str, address: str | None, *, valid: bool) -> None:
+        """Remember the outcome of a lookup of the key with this hash."""
+        now = time.monotonic()
         with self._lock:
             if len(self._failed) + len(self._valid) + len(self._addresses) > self.size:
                 self._failed, self._valid, self._addresses = {}, {}, {}
@@ -230,13 +279,21 @@ def identify() -> None:
     if g.is_public:
         return
     token = _bearer_token()
-    if token is not None:
-        g.token_given = True
-        lookups = _failed_lookups()
-        if lookups.should_skip(token, request.remote_addr):
-            return
-        g.principal = authenticate(token)
-        lookups.record(token, request.remote_addr, valid=g.principal is not None)
+    if token is None:
+        return
+    g.token_given = True
+    digest = _hash(token)  # once: the cache, the failed-lookup memory and the lookup share it
+    verified: VerifiedKeys = current_app.extensions["registrar.verified_keys"]
+    g.principal = verified.get(digest)
+    if g.principal is not None:
+        return
+    lookups = _failed_lookups()
+    if lookups.should_skip(digest, request.remote_addr):
+        return
+    g.principal = authenticate(token, digest)
+    lookups.record(digest, request.remote_addr, valid=g.principal is not None)
+    if g.principal is not None:
+        verified.put(digest, g.principal)
 
 
 def _grants_for_request() -> tuple[Grant, ...]:

@@ -11,13 +11,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from alembic import command
 
 from src.extensions import db
-from tests.conftest import alembic_config, make_app
+from tests.conftest import alembic_config, make_app, new_key
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,16 +88,17 @@ def wait_until_live(base: str, tries: int = 100) -> None:
             time.sleep(0.1)
 
 
-@pytest.fixture
-def gunicorn(database_url, tmp_path):
-    """gunicorn with this repository's configuration and two workers, on a free port."""
+@contextmanager
+def serving(database_url: str, metrics_dir: Path, workers: int) -> Iterator[str]:
+    """gunicorn with this repository's configuration and ``workers`` workers, on a
+    free port, until the block ends; then a graceful shutdown."""
     port = _free_port()
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "WEB_CONCURRENCY": "2",
+        "WEB_CONCURRENCY": str(workers),
         "PORT": str(port),
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "wsgi:app"],
@@ -109,6 +112,36 @@ def gunicorn(database_url, tmp_path):
     yield base
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0  # graceful shutdown
+
+
+@pytest.fixture
+def gunicorn(database_url, tmp_path):
+    """gunicorn with this repository's configuration and two workers, on a free port."""
+    with serving(database_url, tmp_path, workers=2) as base:
+        yield base
+
+
+def test_a_revoked_key_is_refused_by_every_worker_within_two_seconds(app, database_url, tmp_path):
+    key = new_key(app, "reader")
+    with serving(database_url, tmp_path, workers=3) as base:
+        # Each request on a new connection, taken by whichever worker accepts it first:
+        # after thirty, every worker has verified the key and keeps it in its cache.
+        assert [_get(f"{base}/courses?limit=1", key)[0] for _ in range(30)] == [200] * 30
+
+        db.session.remove()  # SQLite: the command writes; no session of ours holds a lock
+        result = app.test_cli_runner().invoke(args=["api-key", "revoke", key.split("_")[1]])
+        revoked = time.monotonic()
+        assert result.exit_code == 0, result.output
+        seen = []
+        while time.monotonic() - revoked < 3.0:
+            seen.append((time.monotonic() - revoked, _get(f"{base}/courses?limit=1", key)[0]))
+
+            time.sleep(0.02)
+
+    late = [status for at, status in seen if at >= 2.0]
+    assert len(late) >= 10, seen
+    # Refused: 401, or 429 once this address has sent too many bad keys (test_abuse).
+    assert set(late) <= {401, 429} and 401 in late, seen
 
 
 def test_gunicorn_serves_and_sums_metrics_across_workers(app, gunicorn):

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
 from src.api.pagination import paginate
-from src.auth import own_student, reader
+from src.auth import forget_student_keys, own_student, reader
 from src.extensions import db
 from src.schemas import (
     EnrolledCourseSchema,
@@ -130,6 +130,7 @@ class Student(MethodView):
         ETag. Admins only."""
         students.delete_student(student_id, blp.precondition(StudentSchema))
         db.session.commit()
+        forget_student_keys(student_id)
 
 
 def _enrollment_location(student_id: int, course_id: int) -> dict[str, str]:

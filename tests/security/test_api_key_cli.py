@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 from alembic import command
 
+from src.auth import KEY_CACHE_SECONDS
 from src.extensions import db
 from tests.conftest import alembic_config, make_app
 from tests.security.conftest import client_with
@@ -52,16 +55,29 @@ def test_list_never_shows_keys(app, world):
             assert key not in result.output
 
 
-def test_revoke_takes_effect_at_once(app, world):
+def test_revoke_takes_effect_within_the_key_cache_time(app, world):
     key = world.keys["reader"]
     assert client_with(app, key).get("/courses").status_code == 200
 
     result = run(app, "revoke", key.split("_")[1])
+    revoked_at = time.monotonic()
 
     assert result.exit_code == 0
+    # The process still trusts the key it verified a moment ago, for at most
+    # KEY_CACHE_SECONDS; then it asks the database again and refuses it.
+    time.sleep(max(KEY_CACHE_SECONDS - (time.monotonic() - revoked_at), 0) + 0.05)
     assert client_with(app, key).get("/courses").status_code == 401
     assert run(app, "revoke", key.split("_")[1]).exit_code == 1
     assert run(app, "revoke", "nosuchkey").exit_code == 1
+
+
+def test_deleting_a_student_refuses_their_cached_key_at_once(app, client, world):
+    key = world.keys["student_a"]
+    assert client_with(app, key).get("/courses").status_code == 200
+
+    assert client.delete(f"/students/{world.student_a}").status_code == 204
+
+    assert client_with(app, key).get("/courses").status_code == 401
 
 
 def test_deleting_a_student_deletes_their_keys(app, client, world):
