@@ -21,8 +21,10 @@ bind = os.environ.get(
 # (2 x cores) + 1 keeps the cores busy while some workers wait on PostgreSQL.
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 worker_class = "sync"
-# Recycle workers now and then, staggered, so slow leaks never accumulate.
-max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
+# Workers are not recycled: a worker's start costs about a second of CPU (imports, the
+# app, its first connections), and nothing here is known to leak. Set a count to recycle
+# each worker after about that many requests, staggered by the jitter.
+max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "0"))
 max_requests_jitter = int(os.environ.get("GUNICORN_MAX_REQUESTS_JITTER", "1000"))
 
 # A request may take at most this long before its worker is replaced; database

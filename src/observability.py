@@ -17,7 +17,7 @@ from flask import Flask, Response, g, has_request_context, request
 from prometheus_client import CollectorRegistry, Counter, Gauge
 from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
-from pythonjsonlogger.json import JsonFormatter
+from pythonjsonlogger.orjson import OrjsonFormatter
 
 from src.auth import allow, reader
 from src.extensions import db
@@ -47,7 +47,7 @@ def configure_logging(level: str | None = None) -> None:
     """
     handler = logging.StreamHandler()
     handler.setFormatter(
-        JsonFormatter(
+        OrjsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s",
             rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         )
@@ -141,21 +141,27 @@ def init_metrics(app: Flask) -> PrometheusMetrics:
         registry=registry,
     )
     limiter = app.extensions["registrar.limiter"]
-    was_up = [True]
+    # What the gauges were last set to: in multiprocess mode each set writes to a
+    # memory-mapped file, so only changes are written.
+    last: dict[str, Any] = {"up": None, "pool": None}
 
     @app.after_request
     def _observe(response: Response) -> Response:
         pool = db.engine.pool
         if hasattr(pool, "checkedout"):
-            in_use.set(pool.checkedout())
-            idle.set(pool.checkedin())
+            counts = (pool.checkedout(), pool.checkedin())
+            if counts != last["pool"]:
+                in_use.set(counts[0])
+                idle.set(counts[1])
+                last["pool"] = counts
         # flask-limiter keeps whether its storage is down in a private flag, and logs
         # the switch both ways (a warning once per outage).
         up = not getattr(limiter, "_storage_dead", False)
-        if was_up[0] and not up:
-            fallbacks.inc()
-        was_up[0] = up
-        storage_up.set(1 if up else 0)
+        if up != last["up"]:
+            if last["up"] and not up:
+                fallbacks.inc()
+            storage_up.set(1 if up else 0)
+            last["up"] = up
         return response
 
     return metrics

@@ -1,6 +1,10 @@
-"""The benchmark's floor answers exactly as the service does, or the ratio means nothing."""
+"""The benchmark's floor and peers answer exactly as the service does, or the ratios
+mean nothing."""
 
 from __future__ import annotations
+
+import importlib
+from typing import Any
 
 import pytest
 from werkzeug.test import Client
@@ -8,43 +12,89 @@ from werkzeug.test import Client
 from bench import floor
 
 
-@pytest.fixture
-def floor_client(database_url, monkeypatch):
-    monkeypatch.setenv("FLOOR_DATABASE_URL", database_url.replace("+psycopg2", ""))
-    monkeypatch.setattr(floor, "_connection", None)
-    yield Client(floor.app)
-    if floor._connection is not None:
-        floor._connection.close()
+class Side:
+    """One side of the benchmark, called in process: (status, JSON, headers)."""
+
+    def __init__(self, client: Any, wsgi: bool) -> None:
+        self.client = client
+        self.wsgi = wsgi
+
+    def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any, Any]:
+        response = (
+            self.client.open(path, method=method, json=body)
+            if self.wsgi
+            else (self.client.request(method, path, json=body))
+        )
+        data = response.get_data() if self.wsgi else response.content
+        json = (response.get_json() if self.wsgi else response.json()) if data else None
+        return response.status_code, json, response.headers
+
+
+@pytest.fixture(params=["floor", "peer_flask", "peer_fastapi"])
+def side(request, database_url, monkeypatch):
+    url = database_url.replace("+psycopg2", "")
+    monkeypatch.setenv("FLOOR_DATABASE_URL", url)
+    if request.param == "floor":
+        monkeypatch.setattr(floor, "_connection", None)
+        yield Side(Client(floor.app), wsgi=True)
+        if floor._connection is not None:
+            floor._connection.close()
+        return
+    module = importlib.import_module(f"bench.{request.param}")
+    if request.param == "peer_flask":
+        yield Side(Client(module.app), wsgi=True)
+        with module.app.app_context():
+            module.db.engine.dispose()
+        return
+    from fastapi.testclient import TestClient
+
+    with TestClient(module.app) as client:
+        yield Side(client, wsgi=False)
+    module.engine.dispose()
 
 
 @pytest.mark.postgresql
-def test_the_floor_answers_like_the_service(client, make_student, make_course, floor_client):
+def test_each_side_answers_like_the_service(client, make_student, make_course, side):
     student = make_student()
     courses = [make_course(capacity=5), make_course()]
     for course in courses:
         client.post(f"/students/{student['id']}/courses", json={"course_id": course["id"]})
-    spare = make_course()
+    spare, full = make_course(), make_course(capacity=1)
+    other = make_student()
+    client.post(f"/students/{other['id']}/courses", json={"course_id": full["id"]})
 
-    for path in (f"/students/{student['id']}/courses", "/courses", "/students/999999/courses"):
-        ours, theirs = client.get(path), floor_client.get(path)
-        assert (theirs.status_code, theirs.get_json()) == (ours.status_code, ours.get_json()), path
-    assert (
-        floor_client.get("/courses").headers["X-Total-Count"]
-        == client.get("/courses").headers["X-Total-Count"]
-    )
+    for path in (
+        f"/students/{student['id']}/courses",
+        f"/students/{student['id']}/courses?limit=1&offset=1",
+        "/courses",
+        "/courses?limit=2&offset=1",
+        "/students/999999/courses",
+    ):
+        ours = client.get(path)
+        status, body, headers = side("GET", path)
+        assert (status, body) == (ours.status_code, ours.get_json()), path
+        if status == 200:
+            assert headers["X-Total-Count"] == ours.headers["X-Total-Count"]
+            assert headers["Content-Type"] == "application/json"
 
-    enrolled = floor_client.post(
-        f"/students/{student['id']}/courses", json={"course_id": spare["id"]}
-    )
-    assert enrolled.status_code == 201
-    expected = client.get(f"/students/{student['id']}/courses/{spare['id']}").get_json()
-    assert enrolled.get_json() == expected
-    assert enrolled.headers["Location"] == f"/students/{student['id']}/courses/{spare['id']}"
-    again = floor_client.post(f"/students/{student['id']}/courses", json={"course_id": spare["id"]})
-    assert again.status_code == 409
-    assert (
-        floor_client.delete(f"/students/{student['id']}/courses/{spare['id']}").status_code == 204
-    )
-    assert (
-        floor_client.delete(f"/students/{student['id']}/courses/{spare['id']}").status_code == 404
-    )
+    enroll = f"/students/{student['id']}/courses"
+    status, body, headers = side("POST", enroll, {"course_id": spare["id"]})
+    assert status == 201
+    assert body == client.get(f"{enroll}/{spare['id']}").get_json()
+    assert headers["Location"] == f"{enroll}/{spare['id']}"
+    for payload, expected in (
+        ({"course_id": spare["id"]}, (409, "already-enrolled")),
+        ({"course_id": full["id"]}, (409, "course-full")),
+        ({"course_id": 999999}, (404, "course-not-found")),
+        ({"course_id": "1"}, (422, "validation-error")),
+    ):
+        status, body, headers = side("POST", enroll, payload)
+        assert (status, body["type"]) == (expected[0], f"/problems/{expected[1]}"), payload
+        assert headers["Content-Type"] == "application/problem+json"
+    status, body, _ = side("POST", "/students/999999/courses", {"course_id": spare["id"]})
+    assert (status, body["type"]) == (404, "/problems/student-not-found")
+
+    assert side("DELETE", f"{enroll}/{spare['id']}")[0] == 204
+    assert side("DELETE", f"{enroll}/{spare['id']}")[0] == 404
+    history = client.get(f"{enroll}/{spare['id']}/history").get_json()
+    assert [event["type"] for event in history] == ["enrolled", "dropped"]

@@ -8,8 +8,10 @@ from flask import url_for
 from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
+from src.api.fast import RowShape, page_response
 from src.api.pagination import paginate
 from src.auth import any_student, reader
+from src.exceptions import CourseNotFound
 from src.extensions import db
 from src.schemas import (
     CourseQuerySchema,
@@ -20,9 +22,12 @@ from src.schemas import (
     course_schema,
     course_update_schema,
 )
-from src.services import courses, enrollments, waitlists
+from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, courses, enrollments, waitlists
 
 blp = Blueprint("courses", __name__, description="Courses and their rosters.")
+#: Rows the hot paths serialise without marshmallow (src/api/fast.py).
+COURSE_ROW = RowShape(CourseSchema(), COURSE_COLUMNS)
+ROSTER_ROW = RowShape(EnrolledStudentSchema(), (*STUDENT_COLUMNS, "enrolled_at"))
 
 NEW_COURSE_ID = "$response.body#/id"
 #: What a created course leads to: itself, its roster, and enrolling in it.
@@ -48,8 +53,8 @@ class Courses(MethodView):
 
         In id order, a page at a time; `code` finds one course by code without regard to case.
         Admins, readers and students."""
-        query, params = courses.COURSES.query(args)
-        return paginate(query, args, params)
+        listing, params = courses.COURSES.listing(args)
+        return page_response(listing, COURSE_ROW, args, params)
 
     @blp.doc(operationId="createCourse")
     @blp.admins_only
@@ -130,8 +135,13 @@ class CourseStudents(MethodView):
 
         The students enrolled, each with `enrolled_at`, oldest enrollment first, a page at a
         time; students waiting are on the waitlist instead. Admins and readers."""
-        total = enrollments.count_course_enrollments(course_id)
-        return paginate(enrollments.COURSE_STUDENTS, args, {"course_id": course_id}, total=total)
+        return page_response(
+            enrollments.ROSTER_LISTING,
+            ROSTER_ROW,
+            args,
+            {"course_id": course_id},
+            missing=lambda: CourseNotFound(course_id),
+        )
 
 
 @blp.route("/courses/<id:course_id>/waitlist")

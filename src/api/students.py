@@ -8,8 +8,10 @@ from flask import url_for
 from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
+from src.api.fast import RowShape, json_response, page_response
 from src.api.pagination import paginate
 from src.auth import forget_student_keys, own_student, reader
+from src.exceptions import StudentNotFound
 from src.extensions import db
 from src.schemas import (
     EnrolledCourseSchema,
@@ -22,9 +24,14 @@ from src.schemas import (
     student_schema,
     student_update_schema,
 )
-from src.services import enrollments, events, students
+from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, enrollments, events, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
+#: Rows the hot paths serialise without marshmallow (src/api/fast.py).
+STUDENT_ROW = RowShape(StudentSchema(), STUDENT_COLUMNS)
+ENROLLED_COURSE_ROW = RowShape(
+    EnrolledCourseSchema(), (*COURSE_COLUMNS, "enrolled_at"), {"status": "enrolled"}
+)
 
 NEW_STUDENT_ID = "$response.body#/id"
 #: What a created student leads to, for clients and stateful testing.
@@ -65,8 +72,8 @@ class Students(MethodView):
 
         In id order, a page at a time; `email` finds one student by address without regard to
         case. Admins and readers."""
-        query, params = students.STUDENTS.query(args)
-        return paginate(query, args, params)
+        listing, params = students.STUDENTS.listing(args)
+        return page_response(listing, STUDENT_ROW, args, params)
 
     @blp.doc(operationId="createStudent")
     @blp.admins_only
@@ -153,6 +160,14 @@ class StudentCourses(MethodView):
         `status=enrolled` (default): the courses the student is enrolled in, with `enrolled_at`,
         oldest first; `waitlisted`: the courses they wait for, with `waitlist_position`, in
         joining order; `all`: both, enrolled first. Admins, readers and the student's own key."""
+        if args["status"] == "enrolled":
+            return page_response(
+                enrollments.STUDENT_COURSES_LISTING,
+                ENROLLED_COURSE_ROW,
+                args,
+                {"student_id": student_id},
+                missing=lambda: StudentNotFound(student_id),
+            )
         query, total = enrollments.list_student_courses(student_id, args["status"])
         return paginate(query, args, {"student_id": student_id}, total=total)
 
@@ -181,8 +196,10 @@ class StudentCourses(MethodView):
         course_id = data["course_id"]
         enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
         db.session.commit()
-        status = 202 if outcome == enrollments.WAITLISTED else 201
-        return enrollment, status, _enrollment_location(student_id, course_id)
+        location = _enrollment_location(student_id, course_id)
+        if outcome == enrollments.CREATED:
+            return json_response(ENROLLED_COURSE_ROW.from_mapping(enrollment), 201, location)
+        return enrollment, 202, location
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")

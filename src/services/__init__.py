@@ -13,6 +13,7 @@ rows (mappings), which the schemas dump like objects.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -24,9 +25,18 @@ from sqlalchemy import (
     bindparam,
     func,
     select,
+    true,
 )
+from sqlalchemy.exc import DBAPIError
 
 from src.extensions import db
+
+#: The columns of a course and of a student that responses show, in the schemas' order.
+COURSE_COLUMNS = (
+    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
+    "created_at", "updated_at",
+)  # fmt: skip
+STUDENT_COLUMNS = ("id", "first_name", "last_name", "email", "created_at", "updated_at")
 
 #: Checks a resource's current state before a change (an ``If-Match``); raises to
 #: refuse the change.
@@ -49,6 +59,7 @@ class PagedQuery:
     """
 
     def __init__(self, query: Select[Any]) -> None:
+        self.query = query
         self.page = query.limit(bindparam("limit", type_=Integer)).offset(
             bindparam("offset", type_=Integer)
         )
@@ -62,6 +73,7 @@ class ResourceList:
     With ``key_column`` and ``key``, the comparison is ``key_column = key(value)``, a
     normalised column the application fills (students' ``email_key``); otherwise it is
     ``lower(column) = lower(value)``, which suits ASCII values (course codes).
+    ``columns`` are those a list shows, for :meth:`listing`.
     """
 
     def __init__(
@@ -69,6 +81,7 @@ class ResourceList:
         table: Table,
         column: str,
         *,
+        columns: Sequence[str],
         key_column: str | None = None,
         key: Callable[[str], str] | None = None,
     ) -> None:
@@ -81,6 +94,10 @@ class ResourceList:
         else:
             matching = func.lower(table.c[column]) == func.lower(bindparam(column))
         self._matching = PagedQuery(rows.where(matching))
+        self._listings = {
+            paged: Listing(paged.query, paged.count, columns, order=("id",))
+            for paged in (self._all, self._matching)
+        }
 
     def query(self, args: Mapping[str, Any]) -> tuple[PagedQuery, dict[str, Any]]:
         """The statements that answer these request arguments, and their parameters."""
@@ -88,3 +105,107 @@ class ResourceList:
             value = args[self.column]
             return self._matching, {self.column: self.key(value) if self.key else value}
         return self._all, {}
+
+    def listing(self, args: Mapping[str, Any]) -> tuple[Listing, dict[str, Any]]:
+        """:meth:`query` as one prebuilt statement for the page and the total."""
+        paged, params = self.query(args)
+        return self._listings[paged], params
+
+
+class Prebuilt:
+    """A Core statement compiled once, run on the DBAPI cursor of the session's connection.
+
+    On PostgreSQL this skips SQLAlchemy's per-execution work (the compiled cache's
+    lookup, the execution context, the result's row processing), which on the hot paths
+    cost as much as the database; it is still the session's connection and
+    transaction, from the engine's pool. Rows come back as psycopg2 gives them: tuples,
+    timestamps in the session's time zone. Errors are SQLAlchemy's, as from
+    :func:`execute`, and a connection found dead is invalidated. Other databases run
+    the statement through SQLAlchemy.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: tuple[Any, str, dict[str, Any]] | None = None
+
+    def _sql(self, dialect: Any) -> tuple[str, dict[str, Any]]:
+        if self._compiled is None or self._compiled[0] is not dialect:
+            compiled = self.statement.compile(dialect=dialect)
+            self._compiled = (dialect, compiled.string, dict(compiled.params))
+        return self._compiled[1], self._compiled[2]
+
+    def rows(self, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """Run the statement with ``params``; return all its rows."""
+        connection = db.session.connection()
+        dialect = connection.dialect
+        if dialect.name != "postgresql":
+            return [tuple(row) for row in connection.execute(self.statement, params)]
+        sql, defaults = self._sql(dialect)
+        values = {**defaults, **params}
+        dbapi_connection = connection.connection.dbapi_connection
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, values)
+            return cursor.fetchall() if cursor.description is not None else []
+        except dialect.loaded_dbapi.Error as error:
+            dead = dialect.is_disconnect(error, dbapi_connection, cursor)
+            if dead:
+                connection.invalidate(error)
+            raise DBAPIError.instance(
+                sql,
+                values,
+                error,
+                dialect.loaded_dbapi.Error,
+                connection_invalidated=dead,
+                dialect=dialect,
+            ) from error
+        finally:
+            if not cursor.closed:
+                cursor.close()
+
+    def mappings(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Run the statement; return its rows as dicts by column name, timestamps in UTC
+        (as the models' ``UTCDateTime`` gives them)."""
+        names = [column.key for column in self.statement.selected_columns]  # type: ignore[attr-defined]
+        return [
+            {
+                name: value.astimezone(UTC) if isinstance(value, datetime) else value
+                for name, value in zip(names, row, strict=True)
+            }
+            for row in self.rows(params)
+        ]
+
+
+class Listing:
+    """A list's page and its total in one statement, prebuilt.
+
+    Each row is the total followed by ``columns`` of a row of the page; an empty page
+    is one row with the total and nulls. No row at all means ``total`` found none: the
+    list's owner (the student of a student's courses) does not exist.
+    """
+
+    def __init__(
+        self, query: Select[Any], total: Select[Any], columns: Sequence[str], order: Sequence[str]
+    ) -> None:
+        picked = query.with_only_columns(*(query.selected_columns[name] for name in columns))
+        page = (
+            picked.limit(bindparam("limit", type_=Integer))
+            .offset(bindparam("offset", type_=Integer))
+            .subquery("page")
+        )
+        counted = total.subquery("counted")
+        self.columns = tuple(columns)
+        self.prebuilt = Prebuilt(
+            select(*counted.c, *page.c)
+            .select_from(counted.outerjoin(page, true()))
+            .order_by(*(page.c[name] for name in order))
+        )
+
+    def page(
+        self, params: Mapping[str, Any], limit: int, offset: int
+    ) -> tuple[int, list[tuple[Any, ...]]] | None:
+        """The total and the page's rows, or ``None`` if the list's owner is missing."""
+        rows = self.prebuilt.rows({**params, "limit": limit, "offset": offset})
+        if not rows:
+            return None
+        return rows[0][0], [row[1:] for row in rows if row[1] is not None]

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.extensions import db
 from src.models import Course
-from src.services import Precondition, ResourceList, waitlists
+from src.services import COURSE_COLUMNS, Precondition, ResourceList, waitlists
 from src.services.enrollments import check_new_capacity
 
 
@@ -31,7 +31,7 @@ def get_course(course_id: int, *, lock: bool = False) -> Course:
 
 
 #: All courses, or the one with ``?code=`` (any case), in id order.
-COURSES = ResourceList(Course.__table__, "code")
+COURSES = ResourceList(Course.__table__, "code", columns=COURSE_COLUMNS)
 
 
 def _flush_or_code_taken(code: str) -> None:

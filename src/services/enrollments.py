@@ -44,7 +44,16 @@ from src.exceptions import (
 )
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
-from src.services import PagedQuery, events, execute, waitlists
+from src.services import (
+    COURSE_COLUMNS,
+    STUDENT_COLUMNS,
+    Listing,
+    PagedQuery,
+    Prebuilt,
+    events,
+    execute,
+    waitlists,
+)
 
 _students = Student.__table__
 _courses = Course.__table__
@@ -59,13 +68,14 @@ _ENROLLED_COURSES = (
 )
 #: A student's courses with ``enrolled_at``, oldest enrollment first, then by course id.
 STUDENT_COURSES = PagedQuery(_ENROLLED_COURSES.where(_enrollments.c.student_id == _student_id))
-#: A course's students with ``enrolled_at``, oldest enrollment first, then by student id.
-COURSE_STUDENTS = PagedQuery(
+_ROSTER = (
     select(*_students.c, _enrollments.c.enrolled_at)
     .join_from(_enrollments, _students, _enrollments.c.student_id == _students.c.id)
     .where(_enrollments.c.course_id == _course_id)
     .order_by(_enrollments.c.enrolled_at, _enrollments.c.student_id)
 )
+#: A course's students with ``enrolled_at``, oldest enrollment first, then by student id.
+COURSE_STUDENTS = PagedQuery(_ROSTER)
 _ENROLLMENT = _ENROLLED_COURSES.where(
     _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
 )
@@ -125,6 +135,18 @@ STUDENT_LISTS = {
 }
 #: How many students a course has; NULL if there is no such course.
 COURSE_TOTAL = _counted(_courses, _enrollments.c.course_id, _course_id)
+#: A student's courses (``enrolled``) and their total in one statement; no row when
+#: there is no such student.
+STUDENT_COURSES_LISTING = Listing(
+    STUDENT_COURSES.query,
+    STUDENT_TOTAL,
+    (*COURSE_COLUMNS, "enrolled_at"),
+    order=("enrolled_at", "id"),
+)
+#: A course's roster and its total in one statement; no row when there is no such course.
+ROSTER_LISTING = Listing(
+    _ROSTER, COURSE_TOTAL, (*STUDENT_COLUMNS, "enrolled_at"), order=("enrolled_at", "id")
+)
 _STUDENT_EXISTS = select(exists().where(_students.c.id == _student_id))
 _COURSE_EXISTS = select(exists().where(_courses.c.id == _course_id))
 # FOR NO KEY UPDATE excludes other enrollments into (and capacity changes of) this
@@ -142,6 +164,9 @@ _LOCK_COURSES = (
     .order_by(_courses.c.id)
     .with_for_update(key_share=True)
 )
+
+
+_LOCK_COURSE_PREBUILT = Prebuilt(_LOCK_COURSE)
 
 
 def lock_courses(course_ids: Iterable[int]) -> list[RowMapping]:
@@ -174,12 +199,13 @@ _INSERT_IF_ROOM = (
     )
     .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
-_ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled")
+_ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled", prebuilt=True)
 _UNENROLL = events.Recorded(
     delete(_enrollments)
     .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
     .returning(_enrollments.c.student_id, _enrollments.c.course_id),
     "dropped",
+    prebuilt=True,
 )
 
 
@@ -241,7 +267,8 @@ def _find_place(student_id: int, course_id: int) -> RowMapping | None:
 def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
     """Lock the course's row and check that both the course and the student exist."""
     params = {"student_id": student_id, "course_id": course_id}
-    row = execute(_LOCK_COURSE, params).mappings().first()
+    found = _LOCK_COURSE_PREBUILT.mappings(params)
+    row = found[0] if found else None
     if row is None:
         if not execute(_STUDENT_EXISTS, params).scalar():
             raise StudentNotFound(student_id)

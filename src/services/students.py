@@ -11,7 +11,14 @@ from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.extensions import db
 from src.models import Student, StudentCourse, WaitlistEntry
 from src.models.student import email_key
-from src.services import Precondition, ResourceList, events, execute, waitlists
+from src.services import (
+    STUDENT_COLUMNS,
+    Precondition,
+    ResourceList,
+    events,
+    execute,
+    waitlists,
+)
 from src.services.enrollments import lock_courses
 
 
@@ -32,7 +39,9 @@ def get_student(student_id: int, *, lock: bool = False) -> Student:
 
 
 #: All students, or the one with ``?email=`` (any case), in id order.
-STUDENTS = ResourceList(Student.__table__, "email", key_column="email_key", key=email_key)
+STUDENTS = ResourceList(
+    Student.__table__, "email", columns=STUDENT_COLUMNS, key_column="email_key", key=email_key
+)
 
 
 def _flush_or_email_taken() -> None:
