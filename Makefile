@@ -59,7 +59,7 @@ openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
 	$(BIN)/flask --app wsgi openapi write openapi.json
 
 bench: $(INSTALLED) ## Benchmark the service against a raw floor; writes docs/benchmarks.md.
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 format: $(INSTALLED) ## Fix what the linter and formatter can.
 	$(BIN)/ruff check --fix .

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench import rush
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "lua"
@@ -148,10 +150,17 @@ def side_by_side(
     result: dict[str, Any] = {
         name: sorted(runs[name], key=lambda r: r["rps"])[args.rounds // 2] for name in names
     }
-    first, second = names
+    first, second = names[:2]
     pairs = list(zip(runs[first], runs[second], strict=True))
     result["ratios"] = [round(a["rps"] / b["rps"], 3) for a, b in pairs]
     result["p50_ratios"] = [round(a["p50_ms"] / b["p50_ms"], 3) for a, b in pairs]
+    # The first side against each other side, round by round.
+    result["ratios_vs"] = {
+        other: [
+            round(a["rps"] / b["rps"], 3) for a, b in zip(runs[first], runs[other], strict=True)
+        ]
+        for other in names[1:]
+    }
     return result
 
 
@@ -310,10 +319,20 @@ def main() -> None:
         "warning",
         "bench.floor:app",
     ]
+    flask_port, fastapi_port = free_port(), free_port()
+    flask_argv = [*floor_argv[:-1], "bench.peer_flask:app"]
+    flask_argv[flask_argv.index("-b") + 1] = f"127.0.0.1:{flask_port}"
+    fastapi_argv = [
+        str(BIN / "uvicorn"), "bench.peer_fastapi:app", "--host", "127.0.0.1",
+        "--port", str(fastapi_port), "--workers", str(workers), "--log-level", "warning",
+        "--no-access-log",
+    ]  # fmt: skip
     results: dict[str, dict[str, dict]] = {}
     with (
         serve("project", [str(BIN / "gunicorn"), "wsgi:app"], project_env, project_port) as project,
         serve("floor", floor_argv, floor_env, floor_port) as floor,
+        serve("peer_flask", flask_argv, floor_env, flask_port) as peer_flask,
+        serve("peer_fastapi", fastapi_argv, floor_env, fastapi_port) as peer_fastapi,
     ):
         for name, script in (
             ("GET /students/<id>/courses", "read.lua"),
@@ -321,11 +340,20 @@ def main() -> None:
             ("GET /courses", "courses.lua"),
         ):
             log(f"== {name}")
-            sides = {"project": (project, {**lua_env, "BENCH_KEY": key}), "floor": (floor, lua_env)}
+            sides = {
+                "project": (project, {**lua_env, "BENCH_KEY": key}),
+                "floor": (floor, lua_env),
+                "peer_flask": (peer_flask, lua_env),
+                "peer_fastapi": (peer_fastapi, lua_env),
+            }
             results[name] = side_by_side(sides, script, args)
             for side in sides:
-                log(f"   {side:8} {results[name][side]}")
-            log(f"   project/floor by round: {results[name]['ratios']}")
+                log(f"   {side:12} {results[name][side]}")
+            log(f"   project/other by round: {results[name]['ratios_vs']}")
+
+        log("== registration rush: 2,000 students, 20 courses of 30 seats, 32 connections")
+        rushes = registration_rush(args, project_port, floor_port, key)
+        log(f"   {rushes}")
 
         log("== bulk: 1,000 new pairs in one batch request; a 100,000-line CSV import")
         bulk = bulk_timings(args, env, project, key)
@@ -410,8 +438,83 @@ def main() -> None:
     for label, _, seq in plans:
         log(f"   plan {label}: {'SEQ SCAN' if seq else 'index'}")
 
-    write_report(args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk)
+    write_report(
+        args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk, rushes
+    )
     log(f"== wrote {REPORT.relative_to(ROOT)}")
+
+
+RUSH_STUDENTS, RUSH_COURSES, RUSH_SEATS, RUSH_CONNECTIONS = 2000, 20, 30, 32
+
+
+def registration_rush(
+    args: argparse.Namespace, project_port: int, floor_port: int, key: str
+) -> dict[str, Any]:
+    """Two rushes per side, alternating (project, floor, floor, project), each on 20
+    new courses; after each, no course may hold more students than its seats."""
+    students = list(range(1, RUSH_STUDENTS + 1))
+    runs: dict[str, list[dict]] = {"project": [], "floor": []}
+    for n, side in enumerate(("project", "floor", "floor", "project")):
+        ids = [
+            int(i)
+            for i in psql(
+                args.database,
+                "INSERT INTO courses (code, title, capacity, waitlist_capacity) "
+                f"SELECT 'RUSH-{n}-' || k, 'Rush', {RUSH_SEATS}, 0 "
+                f"FROM generate_series(1, {RUSH_COURSES}) k RETURNING id",
+            ).split()
+        ]
+        port, side_key = (project_port, key) if side == "project" else (floor_port, "")
+        result = rush.rush(port, side_key, students, ids, RUSH_CONNECTIONS, seed=n)
+        over = psql(
+            args.database,
+            "SELECT count(*) FROM (SELECT course_id FROM student_courses "
+            f"WHERE course_id IN ({', '.join(map(str, ids))}) GROUP BY course_id "
+            f"HAVING count(*) > {RUSH_SEATS}) o",
+        ).strip()
+        seats = int(
+            psql(
+                args.database,
+                "SELECT count(*) FROM student_courses "
+                f"WHERE course_id IN ({', '.join(map(str, ids))})",
+            )
+        )
+        result["courses_over_capacity"] = int(over)
+        assert int(over) == 0, f"{over} courses over capacity"  # noqa: S101 - the check
+        assert seats == result["enrolled"] == RUSH_SEATS * RUSH_COURSES, (seats, result)  # noqa: S101
+        runs[side].append(result)
+        log(f"   {side:8} {result}")
+    ratios = [
+        round(p["enrollments_per_s"] / f["enrollments_per_s"], 3)
+        for p, f in zip(runs["project"], runs["floor"], strict=True)
+    ]
+    return {"runs": runs, "ratios": ratios}
+
+
+def rush_lines(rushes: dict[str, Any]) -> list[str]:
+    """The report's table of the registration rush."""
+    lines = [
+        f"Registration rush: {RUSH_STUDENTS:,} students, {RUSH_COURSES} courses of {RUSH_SEATS} "
+        f"seats (no waitlist), {RUSH_CONNECTIONS} connections; each student tries the courses "
+        "in a random order with `waitlist: true` until enrolled or refused by all. Two rushes "
+        "per side, alternating; after each, no course held more students than its seats.",
+        "",
+        "| side | rush | enrollments/s | requests/s | p50 / p99 ms | share of 409 | seconds |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for side, runs in rushes["runs"].items():
+        for n, r in enumerate(runs, 1):
+            lines.append(
+                f"| {side} | {n} | {r['enrollments_per_s']:.0f} | {r['requests_per_s']:.0f} | "
+                f"{r['p50_ms']:.1f} / {r['p99_ms']:.1f} | {r['share_409']:.2f} | {r['seconds']} |"
+            )
+    by_round = ", ".join(f"{r:.2f}" for r in rushes["ratios"])
+    lines += [
+        "",
+        f"Project/floor enrollments per second: **{statistics.median(rushes['ratios']):.2f}** "
+        f"(by round {by_round}).",
+    ]
+    return lines
 
 
 def bulk_timings(args: argparse.Namespace, env: dict, project: str, key: str) -> dict:
@@ -470,32 +573,39 @@ def bulk_line(bulk: dict) -> str:
 
 
 def write_report(
-    args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk
+    args, workers, seeded, seed_seconds, results, paced, growth, total, plans, bulk, rushes
 ) -> None:
     command = "make bench" + (f"  # {' '.join(sys.argv[1:])}" if sys.argv[1:] else "")
     lines = [
         "<!-- results: written by bench/run.py; the notes below the end marker are by hand -->",
         f"Run on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with `{command}`.",
         "",
-        f"Machine: {machine()}. Both servers: gunicorn, {workers} sync workers; wrk: 1 thread, "
+        f"Machine: {machine()}. Servers: the project, the floor and the Flask ORM peer under "
+        f"gunicorn with {workers} sync workers each, the FastAPI peer under uvicorn with "
+        f"{workers} workers; wrk: 1 thread, "
         f"{args.connections} connections, {args.warmup} s warm-up, then {args.rounds} rounds of "
-        f"{args.duration} s per side, alternating which side goes first; each side's median "
+        f"{args.duration} s per side, alternating the order of the sides; each side's median "
         "round is shown, and the median of the rounds' ratios.",
         "",
         f"{seeded} (the whole `flask seed` command: {seed_seconds:.1f} s).",
         "",
-        "| request | project req/s | floor req/s | project/floor | by round | project p50 / p99 ms | floor p50 / p99 ms | non-2xx (project, floor) | wrk CPU % |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| request | project req/s | floor req/s | Flask ORM peer req/s | FastAPI peer req/s "
+        "| project/floor | project/Flask peer | project/FastAPI peer | project/floor by round "
+        "| p50 / p99 ms (project, floor, Flask, FastAPI) | non-2xx (same order) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    order = ("project", "floor", "peer_flask", "peer_fastapi")
     for name, sides in results.items():
-        p, f = sides["project"], sides["floor"]
-        by_round = ", ".join(f"{r:.2f}" for r in sides["ratios"])
-        lines.append(
-            f"| {name} | {p['rps']:.0f} | {f['rps']:.0f} | **{statistics.median(sides['ratios']):.2f}** | "
-            f"{by_round} | "
-            f"{p['p50_ms']:.1f} / {p['p99_ms']:.1f} | {f['p50_ms']:.1f} / {f['p99_ms']:.1f} | "
-            f"{p['non2xx']}, {f['non2xx']} | {p['wrk_cpu_pct']}, {f['wrk_cpu_pct']} |"
+        vs = sides["ratios_vs"]
+        by_round = ", ".join(f"{r:.2f}" for r in vs["floor"])
+        rates = " | ".join(f"{sides[side]['rps']:.0f}" for side in order)
+        ratios = " | ".join(f"**{statistics.median(vs[side]):.2f}**" for side in order[1:])
+        latencies = ", ".join(
+            f"{sides[side]['p50_ms']:.1f} / {sides[side]['p99_ms']:.1f}" for side in order
         )
+        errors = ", ".join(str(sides[side]["non2xx"]) for side in order)
+        lines.append(f"| {name} | {rates} | {ratios} | {by_round} | {latencies} | {errors} |")
+    lines += ["", *rush_lines(rushes)]
     ratio = paced["p99_ms"] / paced["p50_ms"]
     lines += [
         "",
@@ -551,7 +661,9 @@ def write_report(
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(updated)
     with open(ROOT / "bench" / ".last.json", "w") as raw:
-        json.dump({"results": results, "paced": paced, "growth": growth}, raw, indent=1)
+        json.dump(
+            {"results": results, "paced": paced, "growth": growth, "rush": rushes}, raw, indent=1
+        )
 
 
 if __name__ == "__main__":
