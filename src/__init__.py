@@ -7,14 +7,15 @@ from typing import Any
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, request
 from flask_cors import CORS
-from flask_limiter import Limiter
 from sqlalchemy import event
 from werkzeug.exceptions import RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src import auth, cli, error_handling, observability
 from src.config import INSTANCE_PATH, engine_options, load_config, statement_timeout_sql
+from src.database import watch_for_closed_connections
 from src.extensions import db
+from src.ratelimit import RateLimiter
 
 
 def _schema_name(schema: Any) -> str:
@@ -56,8 +57,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     timeout_sql = statement_timeout_sql(app.config)
-    if timeout_sql is not None:
-        with app.app_context():
+    with app.app_context():
+        watch_for_closed_connections(db.engine)
+        if timeout_sql is not None:
             event.listen(
                 db.engine, "begin", lambda connection: connection.exec_driver_sql(timeout_sql)
             )
@@ -67,22 +69,15 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["registrar.verified_keys"] = auth.VerifiedKeys()
     app.before_request(_bound_url)
     app.before_request(auth.identify)
-    app.extensions["registrar.limiter"] = Limiter(
+    app.extensions["registrar.limiter"] = RateLimiter(
+        app,
         key_func=auth.rate_limit_key,
-        app=app,
-        application_limits=[app.config["RATE_LIMIT"]],
-        application_limits_exempt_when=auth.is_public,
-        storage_uri=app.config["RATELIMIT_STORAGE_URI"],
-        # Redis is a helper, not a single point of failure: while it cannot be reached,
-        # each process counts in its own memory, and goes back to Redis by itself
-        # (flask-limiter checks it again with a backoff of 1 to 32 s).
-        in_memory_fallback_enabled=True,
+        exempt_when=auth.is_public,
+        # A Redis that hangs must not hang requests: give up on it quickly; while it
+        # cannot be reached, each process counts in its own memory (src/ratelimit.py).
         storage_options=REDIS_OPTIONS
         if app.config["RATELIMIT_STORAGE_URI"].startswith("redis")
         else {},
-        # X-RateLimit-* headers on every response would cost a second round trip to
-        # the storage per request; a 429 still says when to retry (error_handling).
-        headers_enabled=False,
     )
     app.before_request(auth.enforce)
     app.after_request(_security_headers)

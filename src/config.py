@@ -123,7 +123,7 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         )
     return {
         "APP_ENV": app_env,
-        # Requests per API key (or per client address without one), in flask-limiter's
+        # Requests per API key (or per client address without one), in the limits library's
         # notation; counted in Redis when REDIS_URL is set, else in each process's memory.
         "RATE_LIMIT": _rate_limit(environ),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
@@ -175,8 +175,9 @@ def engine_options(config: Mapping[str, Any]) -> dict[str, Any]:
     url = config["SQLALCHEMY_DATABASE_URI"]
     options: dict[str, Any] = {
         # A connection the server dropped (restart, failover, pg_terminate_backend)
-        # is noticed when it is checked out and replaced, not handed to a request.
-        "pool_pre_ping": True,
+        # is noticed when it is checked out and replaced, not handed to a request. On
+        # PostgreSQL without a round trip (src/database.py), elsewhere with a ping.
+        "pool_pre_ping": not url.startswith("postgresql"),
         "pool_size": config["DATABASE_POOL_SIZE"],
         "max_overflow": config["DATABASE_MAX_OVERFLOW"],
         "pool_timeout": config["DATABASE_POOL_TIMEOUT"],

@@ -9,7 +9,6 @@ reaches the client.
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from src import exceptions as exc
 from src.extensions import db
+from src.ratelimit import seconds_until_reset
 from src.services.batches import BatchRejected
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -179,7 +179,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     headers.update(data.get("headers") or {})
     if status == 429:
-        headers["Retry-After"] = str(_seconds_until_the_limit_resets())
+        headers["Retry-After"] = str(seconds_until_reset())
     messages = data.get("messages")
     itemized = _itemized_field()
     if status == 422 and messages is not None and itemized is not None:
@@ -200,13 +200,6 @@ def handle_http_exception(error: HTTPException) -> Response:
         return problem(MALFORMED_JSON, "The request body is not valid JSON.", headers=headers)
     kind = ProblemKind(status, _slug(error), error.name)
     return problem(kind, error.description or error.name, headers=headers)
-
-
-def _seconds_until_the_limit_resets() -> int:
-    limit = current_app.extensions["registrar.limiter"].current_limit
-    if limit is None:
-        return 1
-    return max(int(limit.reset_at - time.time()), 1)
 
 
 def handle_domain_error(error: exc.DomainError) -> Response:

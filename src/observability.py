@@ -154,9 +154,8 @@ def init_metrics(app: Flask) -> PrometheusMetrics:
                 in_use.set(counts[0])
                 idle.set(counts[1])
                 last["pool"] = counts
-        # flask-limiter keeps whether its storage is down in a private flag, and logs
-        # the switch both ways (a warning once per outage).
-        up = not getattr(limiter, "_storage_dead", False)
+        # The limiter logs the switch both ways (a warning once per outage).
+        up = not limiter.storage_dead
         if up != last["up"]:
             if last["up"] and not up:
                 fallbacks.inc()

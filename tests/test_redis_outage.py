@@ -112,7 +112,7 @@ def test_requests_keep_being_served_while_redis_is_down(app, database_url, own_r
     assert ready() == "warn"
     assert not storage_up()
     own_redis.start()
-    deadline = time.monotonic() + 45  # flask-limiter retries Redis with a backoff
+    deadline = time.monotonic() + 45  # the limiter retries Redis with a backoff (1 to 32 s)
     while not storage_up() and time.monotonic() < deadline:
         stream(1)
         time.sleep(0.5)
