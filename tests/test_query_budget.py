@@ -14,8 +14,9 @@ from sqlalchemy import event
 
 from src.extensions import db
 
-#: Authenticating a key is one SELECT (its last_used_at is written once a minute).
-AUTH_STATEMENTS = 1
+#: Authenticating a key is one SELECT of api_keys when the worker has not verified it in
+#: the last second (its last_used_at is written once a minute); budgets leave it out.
+KEY_LOOKUP = "FROM api_keys"
 
 
 @contextmanager
@@ -58,8 +59,8 @@ def budget_of(app, client, method: str, path: str, **kwargs) -> tuple[int, list[
     with count_statements(app) as statements:
         response = client.open(path, method=method, **kwargs)
     assert response.status_code < 400, response.get_data(as_text=True)
-    sent = _without_sqlite_begin(statements)
-    return len(sent) - AUTH_STATEMENTS, sent
+    sent = [s for s in _without_sqlite_begin(statements) if KEY_LOOKUP not in s]
+    return len(sent), sent
 
 
 @pytest.fixture
@@ -78,12 +79,13 @@ def enrolled(client, make_student, make_course):
 
 
 @pytest.mark.parametrize("limit", [1, 10, 30, 100])
-def test_a_students_courses_cost_two_statements_whatever_the_page(app, client, enrolled, limit):
+def test_a_students_courses_cost_one_statement_whatever_the_page(app, client, enrolled, limit):
     student, _ = enrolled
 
     spent, sent = budget_of(app, client, "GET", f"/students/{student['id']}/courses?limit={limit}")
 
-    assert spent <= 2, sent
+    # The 404 check, the total and the page are one statement.
+    assert spent <= 1, sent
 
 
 def test_an_unknown_students_courses_cost_one_statement(app, client, enrolled):
@@ -92,7 +94,8 @@ def test_an_unknown_students_courses_cost_one_statement(app, client, enrolled):
         response = client.get("/students/999999/courses")
 
     assert response.status_code == 404
-    assert len(_without_sqlite_begin(statements)) - AUTH_STATEMENTS <= 1
+    sent = [s for s in _without_sqlite_begin(statements) if KEY_LOOKUP not in s]
+    assert len(sent) <= 1, sent
 
 
 @pytest.mark.parametrize(
@@ -106,12 +109,13 @@ def test_an_unknown_students_courses_cost_one_statement(app, client, enrolled):
         "/courses/{course}/students?limit=5&offset=5",
     ],
 )
-def test_every_list_costs_at_most_two_statements(app, client, enrolled, path):
+def test_every_list_costs_one_statement(app, client, enrolled, path):
     _, courses = enrolled
 
     spent, sent = budget_of(app, client, "GET", path.format(course=courses[0]["id"]))
 
-    assert spent <= 2, sent
+    # The page and the total (and a roster's 404 check) are one statement.
+    assert spent <= 1, sent
 
 
 def test_enrolling_costs_three_statements_with_the_commit(app, client, enrolled, make_course):
@@ -137,7 +141,12 @@ def test_unenrolling_costs_at_most_three_statements_with_the_commit(app, client,
 
     # Lock the course (a freed seat goes to the first in line before anyone else can
     # see it), delete with its event, commit; a course without a waitlist needs no more.
-    assert spent <= 3 + event_statements(app), sent
+    # On PostgreSQL the lock, the delete and its event are one statement.
+    if event_statements(app) == 0:  # PostgreSQL
+        assert spent <= 2, sent
+    else:
+        assert spent <= 3 + event_statements(app), sent
+    assert sent[-1] == "COMMIT"
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ from src.exceptions import (
     NotEnrolled,
     StudentNotFound,
 )
+from src.extensions import db
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
 from src.services import (
@@ -200,12 +201,47 @@ _INSERT_IF_ROOM = (
     .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
 _ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled", prebuilt=True)
+# Unenrolling on SQLite (one writer at a time): after _LOCK_COURSE.
 _UNENROLL = events.Recorded(
     delete(_enrollments)
     .where(_enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id)
     .returning(_enrollments.c.student_id, _enrollments.c.course_id),
     "dropped",
-    prebuilt=True,
+)
+
+
+# On PostgreSQL, unenrolling is one statement: lock the course (as _LOCK_COURSE does),
+# then delete the enrollment and record it. The delete names the course through the
+# locked row, so it runs after the lock is granted; the seat is handed on in a later
+# statement, under the same lock.
+_locked = (
+    select(
+        _courses.c.id,
+        _courses.c.capacity,
+        _courses.c.waitlist_capacity,
+        exists().where(_students.c.id == _student_id).label("student_exists"),
+    )
+    .where(_courses.c.id == _course_id)
+    .with_for_update(of=_courses, key_share=True)
+    .cte("course")
+)
+_dropped = (
+    delete(_enrollments)
+    .where(
+        _enrollments.c.student_id == _student_id,
+        _enrollments.c.course_id == select(_locked.c.id).scalar_subquery(),
+    )
+    .returning(_enrollments.c.student_id, _enrollments.c.course_id)
+    .cte("changed")
+)
+_LOCK_AND_UNENROLL = Prebuilt(
+    select(
+        _locked.c.id,
+        _locked.c.capacity,
+        _locked.c.waitlist_capacity,
+        _locked.c.student_exists,
+        select(func.count()).select_from(_dropped).scalar_subquery().label("dropped"),
+    ).add_cte(events.record_from(_dropped, "dropped"))
 )
 
 
@@ -343,9 +379,21 @@ def unenroll(student_id: int, course_id: int) -> None:
     The course is locked first, as by enrolling: the seat is handed on before any
     other enrollment can see it free.
     """
-    course = _lock_course(course_id, student_id)
     params = {"student_id": student_id, "course_id": course_id}
-    if _UNENROLL.execute(params):
+    if db.session.get_bind().dialect.name == "postgresql":
+        found = _LOCK_AND_UNENROLL.mappings(
+            params | events.current_actor().columns() | {"reason": None}
+        )
+        if not found:
+            raise _missing_enrollment_error(student_id, course_id)
+        course = found[0]
+        if not course["student_exists"]:
+            raise StudentNotFound(student_id)
+        dropped = course["dropped"] > 0
+    else:
+        course = _lock_course(course_id, student_id)
+        dropped = bool(_UNENROLL.execute(params))
+    if dropped:
         if waitlists.has_waitlist(course):
             waitlists.fill_free_seats(course_id, course["capacity"], "seat-freed")
         return

@@ -150,6 +150,28 @@ _EVENT_COLUMNS = [
 ]
 
 
+def record_from(changed: Any, type_: str) -> Any:
+    """A CTE that records an event of ``type_`` for each row of the CTE ``changed``
+    (its ``student_id`` and ``course_id``), as :class:`Recorded` does; the statement
+    takes the actor's parameters (see :meth:`Recorded.execute`)."""
+    return (
+        insert(_events)
+        .from_select(
+            _EVENT_COLUMNS,
+            select(
+                literal(type_),
+                changed.c.student_id,
+                changed.c.course_id,
+                bindparam("reason"),
+                bindparam("actor_kind"),
+                bindparam("actor_key_prefix"),
+                bindparam("actor_role"),
+            ),
+        )
+        .cte("recorded")
+    )
+
+
 class Recorded:
     """A statement that changes enrollments (returning the ``student_id`` and
     ``course_id`` of each row it changed) and records an event of ``type_`` per row.
@@ -165,19 +187,7 @@ class Recorded:
         self.change = change
         self.type = type_
         changed = change.cte("changed")
-        event = insert(_events).from_select(
-            _EVENT_COLUMNS,
-            select(
-                literal(type_),
-                changed.c.student_id,
-                changed.c.course_id,
-                bindparam("reason"),
-                bindparam("actor_kind"),
-                bindparam("actor_key_prefix"),
-                bindparam("actor_role"),
-            ),
-        )
-        self.in_one_statement = select(changed).add_cte(event.cte("recorded"))
+        self.in_one_statement = select(changed).add_cte(record_from(changed, type_))
         # A hot path's statement (no expanding parameters) runs prebuilt on PostgreSQL.
         self._prebuilt = Prebuilt(self.in_one_statement) if prebuilt else None
 
