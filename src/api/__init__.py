@@ -57,6 +57,23 @@ class JSONParser(FlaskParser):
     database can store), is malformed JSON: 400.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._defaults: dict[Any, dict[str, Any]] = {}
+
+    def parse(
+        self, argmap: Any, req: Any = None, *, location: str | None = None, **kwargs: Any
+    ) -> Any:
+        """webargs' parse; a query without a query string (every list's first page)
+        loads the schema's defaults once, and each request gets a copy."""
+        if location == "query" and req is not None and not req.query_string:
+            defaults = self._defaults.get(argmap)
+            if defaults is None:
+                defaults = super().parse(argmap, req, location=location, **kwargs)
+                self._defaults[argmap] = defaults
+            return dict(defaults)
+        return super().parse(argmap, req, location=location, **kwargs)
+
     def _raw_load_json(self, req: flask.Request) -> Any:
         if not is_json_request(req):
             raise UnsupportedMediaType(

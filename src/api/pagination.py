@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import request
 from sqlalchemy import RowMapping
@@ -21,15 +21,12 @@ def link_header(total: int, limit: int, offset: int) -> str:
     if offset + limit < total:
         links["next"] = offset + limit
     links["last"] = last_offset
-    # The request's URL and arguments once: werkzeug computes base_url on every access.
-    base, args = request.base_url, request.args.to_dict()
-    args["limit"] = str(limit)
-
-    def url(page_offset: int) -> str:
-        args["offset"] = str(page_offset)
-        return f"{base}?{urlencode(args)}"
-
-    return ", ".join(f'<{url(o)}>; rel="{rel}"' for rel, o in links.items())
+    # The request's URL once, from its parts: werkzeug recomputes base_url on every
+    # access, and a page's links differ only in their offset.
+    base = f"{request.scheme}://{request.host}{request.root_path}{quote(request.path)}"
+    others = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
+    prefix = f"{base}?{urlencode(others)}&" if others else f"{base}?"
+    return ", ".join(f'<{prefix}limit={limit}&offset={o}>; rel="{rel}"' for rel, o in links.items())
 
 
 def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:
