@@ -43,9 +43,34 @@ CORS_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "Retry-Afte
 REDIS_OPTIONS = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
 
 
+class Registrar(Flask):
+    """Flask, remembering which functions need no async adapter.
+
+    Flask asks ``inspect`` whether each hook and view is a coroutine function on every
+    request (flask-smorest asks again for each of its wrappers): some twenty questions a
+    request whose answers never change.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._synced: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        """Flask's ``ensure_sync``, its answer kept per function."""
+        try:
+            return self._synced[func]
+        except KeyError:
+            synced = super().ensure_sync(func)
+            if len(self._synced) < 10_000:  # a bound on callables made per request
+                self._synced[func] = synced
+            return synced
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+
+
 def create_app(config: dict[str, Any] | None = None) -> Flask:
     """Create the Flask app; ``config`` overrides the settings read from the environment."""
-    app = Flask(__name__, instance_path=str(INSTANCE_PATH), static_folder=None)
+    app = Registrar(__name__, instance_path=str(INSTANCE_PATH), static_folder=None)
     app.config.from_mapping(load_config())
     if config:
         app.config.update(config)
@@ -57,6 +82,8 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
     db.init_app(app)
     timeout_sql = statement_timeout_sql(app.config)
+    # Reads that run alone, in autocommit (src/services: Prebuilt.read), send it themselves.
+    app.extensions["registrar.statement_timeout_sql"] = timeout_sql
     with app.app_context():
         watch_for_closed_connections(db.engine)
         if timeout_sql is not None:

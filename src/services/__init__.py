@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import (
     CursorResult,
     Executable,
@@ -166,6 +167,67 @@ class Prebuilt:
             if not cursor.closed:
                 cursor.close()
 
+    def read(self, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """:meth:`rows` for a statement that only reads, as one round trip.
+
+        On PostgreSQL, when the session has no transaction under way, the statement runs
+        alone in autocommit on a connection of the engine's pool: it is its own
+        transaction and sees one snapshot, without the ``BEGIN`` and ``ROLLBACK`` round
+        trips around it. Behind PgBouncer the statement timeout rides in the same
+        message (``SET LOCAL`` in its implicit transaction). Otherwise, as :meth:`rows`.
+        """
+        engine = db.engine
+        if engine.dialect.name != "postgresql" or db.session().in_transaction():
+            return self.rows(params)
+        sql, defaults = self._sql(engine.dialect)
+        timeout = current_app.extensions.get("registrar.statement_timeout_sql")
+        if timeout:
+            sql = f"{timeout}; {sql}"
+        values = {**defaults, **params}
+        try:
+            return self._read_alone(engine, sql, values)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # A connection the server closed a moment before it was handed out (the
+            # check at checkout saw nothing yet): a read is safe to send again, once.
+            return self._read_alone(engine, sql, values)
+
+    def _read_alone(self, engine: Any, sql: str, values: dict[str, Any]) -> list[tuple[Any, ...]]:
+        pooled = engine.raw_connection()
+        dbapi_connection = pooled.dbapi_connection
+        cursor = None
+        try:
+            dbapi_connection.autocommit = True
+            cursor = dbapi_connection.cursor()
+            engine.dispatch.before_cursor_execute(None, cursor, sql, values, None, False)
+            cursor.execute(sql, values)
+            return cursor.fetchall()
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise self._translated(engine.dialect, pooled, cursor, sql, values, error) from error
+        finally:
+            if cursor is not None and not cursor.closed:
+                cursor.close()
+            if not dbapi_connection.closed:
+                dbapi_connection.autocommit = False
+            pooled.close()  # back to the pool
+
+    @staticmethod
+    def _translated(
+        dialect: Any, pooled: Any, cursor: Any, sql: str, values: Any, error: Exception
+    ) -> DBAPIError:
+        dead = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
+        if dead:
+            pooled.invalidate(error)
+        return DBAPIError.instance(
+            sql,
+            values,
+            error,
+            dialect.loaded_dbapi.Error,
+            connection_invalidated=dead,
+            dialect=dialect,
+        )
+
     def mappings(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run the statement; return its rows as dicts by column name, timestamps in UTC
         (as the models' ``UTCDateTime`` gives them)."""
@@ -208,7 +270,7 @@ class Listing:
         self, params: Mapping[str, Any], limit: int, offset: int
     ) -> tuple[int, list[tuple[Any, ...]]] | None:
         """The total and the page's rows, or ``None`` if the list's owner is missing."""
-        rows = self.prebuilt.rows({**params, "limit": limit, "offset": offset})
+        rows = self.prebuilt.read({**params, "limit": limit, "offset": offset})
         if not rows:
             return None
         return rows[0][0], [row[1:] for row in rows if row[1] is not None]
