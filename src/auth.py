@@ -232,10 +232,6 @@ class FailedLookups:
 VALID_KEY_MEMORY = 60.0
 
 
-def _failed_lookups() -> FailedLookups:
-    return current_app.extensions["registrar.failed_lookups"]
-
-
 def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -246,9 +242,10 @@ def _bearer_token() -> str | None:
 
 def _handler() -> Any:
     """The function that serves this request: the view, or its MethodView method."""
-    view = current_app.view_functions.get(request.endpoint or "")
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    view = current_app.view_functions.get(req.endpoint or "")
     view_class = getattr(view, "view_class", None)
-    method = request.method.lower()
+    method = req.method.lower()
     if method == "head":
         method = "get"
     return getattr(view_class, method, None) if view_class else view
@@ -263,9 +260,10 @@ def is_public() -> bool:
 
 
 def _public_request() -> bool:
+    req = request._get_current_object()  # type: ignore[attr-defined]
     return (
-        request.method == "OPTIONS"
-        or request.endpoint in FRAMEWORK_PUBLIC_ENDPOINTS
+        req.method == "OPTIONS"
+        or req.endpoint in FRAMEWORK_PUBLIC_ENDPOINTS
         or bool(getattr(_handler(), "public", False))
     )
 
@@ -273,27 +271,31 @@ def _public_request() -> bool:
 def identify() -> None:
     """First hook: find out who is calling (``g.principal``), without refusing yet, so
     the rate limiter can count by key, or by address when there is none."""
-    g.principal = None
-    g.token_given = False
-    g.is_public = _public_request()
-    if g.is_public:
+    # The request's objects once: each use of the `g` and `request` proxies is a lookup.
+    ctx = g._get_current_object()
+    ctx.principal = None
+    ctx.token_given = False
+    ctx.is_public = _public_request()
+    if ctx.is_public:
         return
     token = _bearer_token()
     if token is None:
         return
-    g.token_given = True
+    ctx.token_given = True
     digest = _hash(token)  # once: the cache, the failed-lookup memory and the lookup share it
-    verified: VerifiedKeys = current_app.extensions["registrar.verified_keys"]
-    g.principal = verified.get(digest)
-    if g.principal is not None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    verified: VerifiedKeys = app.extensions["registrar.verified_keys"]
+    ctx.principal = verified.get(digest)
+    if ctx.principal is not None:
         return
-    lookups = _failed_lookups()
-    if lookups.should_skip(digest, request.remote_addr):
+    lookups: FailedLookups = app.extensions["registrar.failed_lookups"]
+    address = request.remote_addr
+    if lookups.should_skip(digest, address):
         return
-    g.principal = authenticate(token, digest)
-    lookups.record(digest, request.remote_addr, valid=g.principal is not None)
-    if g.principal is not None:
-        verified.put(digest, g.principal)
+    ctx.principal = authenticate(token, digest)
+    lookups.record(digest, address, valid=ctx.principal is not None)
+    if ctx.principal is not None:
+        verified.put(digest, ctx.principal)
 
 
 def _grants_for_request() -> tuple[Grant, ...]:

@@ -63,25 +63,28 @@ def configure_logging(level: str | None = None) -> None:
 
 def _start_request() -> None:
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
-    g.request_started = time.perf_counter()
+    ctx = g._get_current_object()
+    ctx.request_id = incoming if VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    ctx.request_started = time.perf_counter()
 
 
 def _finish_request(response: Response) -> Response:
-    request_id = g.get("request_id") or uuid.uuid4().hex
+    ctx = g._get_current_object()
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    request_id = ctx.get("request_id") or uuid.uuid4().hex
     response.headers[REQUEST_ID_HEADER] = request_id
-    started = g.get("request_started")
+    started = ctx.get("request_started")
     duration_ms = round((time.perf_counter() - started) * 1000, 2) if started else None
-    rule = request.url_rule
+    rule = req.url_rule
     request_logger.log(
         logging.WARNING if response.status_code >= 500 else logging.INFO,
         "request",
         extra={
             "request_id": request_id,
-            "method": request.method,
+            "method": req.method,
             "route": rule.rule if rule else None,
             # A matched path holds only ids; an unmatched one could hold anything.
-            "path": request.path if rule else None,
+            "path": req.path if rule else None,
             "status": response.status_code,
             "duration_ms": duration_ms,
         },

@@ -23,8 +23,9 @@ def link_header(total: int, limit: int, offset: int) -> str:
     links["last"] = last_offset
     # The request's URL once, from its parts: werkzeug recomputes base_url on every
     # access, and a page's links differ only in their offset.
-    base = f"{request.scheme}://{request.host}{request.root_path}{quote(request.path)}"
-    others = [(k, v) for k, v in request.args.items(multi=True) if k not in ("limit", "offset")]
+    req = request._get_current_object()  # type: ignore[attr-defined]
+    base = f"{req.scheme}://{req.host}{req.root_path}{quote(req.path)}"
+    others = [(k, v) for k, v in req.args.items(multi=True) if k not in ("limit", "offset")]
     prefix = f"{base}?{urlencode(others)}&" if others else f"{base}?"
     return ", ".join(f'<{prefix}limit={limit}&offset={o}>; rel="{rel}"' for rel, o in links.items())
 
