@@ -21,7 +21,8 @@ from typing import Any
 
 from werkzeug.test import EnvironBuilder
 
-ROUNDS, REQUESTS = 5, 1000
+ROUNDS = int(os.environ.get("INPROCESS_ROUNDS", "5"))
+REQUESTS = int(os.environ.get("INPROCESS_REQUESTS", "1000"))
 
 
 def _app(database_url: str) -> Any:

@@ -187,31 +187,32 @@ def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
     )
     return [
         (
-            "student's courses: existence and total",
-            f"SELECT (SELECT count(*) FROM student_courses WHERE student_id = {s}) "
-            f"FROM students WHERE id = {s}",
-        ),
-        (
-            "student's courses: page",
-            f"SELECT {course_columns}, sc.enrolled_at FROM student_courses sc "
+            "student's courses: 404 check, total and page (one statement)",
+            f"SELECT counted.total, page.* FROM (SELECT (SELECT count(*) FROM student_courses "
+            f"WHERE student_id = {s}) AS total FROM students WHERE id = {s}) counted "
+            f"LEFT JOIN (SELECT {course_columns}, sc.enrolled_at FROM student_courses sc "
             f"JOIN courses ON courses.id = sc.course_id WHERE sc.student_id = {s} "
-            "ORDER BY sc.enrolled_at, sc.course_id LIMIT 20 OFFSET 0",
+            "ORDER BY sc.enrolled_at, sc.course_id LIMIT 20 OFFSET 0) page ON true "
+            "ORDER BY page.enrolled_at, page.id",
         ),
         (
-            "roster: existence and total",
-            f"SELECT (SELECT count(*) FROM student_courses WHERE course_id = {c}) "
-            f"FROM courses WHERE id = {c}",
-        ),
-        (
-            "roster: page",
-            f"SELECT {student_columns}, sc.enrolled_at FROM student_courses sc "
+            "roster: 404 check, total and page (one statement)",
+            f"SELECT counted.total, page.* FROM (SELECT (SELECT count(*) FROM student_courses "
+            f"WHERE course_id = {c}) AS total FROM courses WHERE id = {c}) counted "
+            f"LEFT JOIN (SELECT {student_columns}, sc.enrolled_at FROM student_courses sc "
             f"JOIN students ON students.id = sc.student_id WHERE sc.course_id = {c} "
-            "ORDER BY sc.enrolled_at, sc.student_id LIMIT 20 OFFSET 0",
+            "ORDER BY sc.enrolled_at, sc.student_id LIMIT 20 OFFSET 0) page ON true "
+            "ORDER BY page.enrolled_at, page.id",
         ),
         ("enroll: seats taken", f"SELECT count(*) FROM student_courses WHERE course_id = {c}"),
         (
-            "unenroll",
-            f"DELETE FROM student_courses WHERE student_id = {s} AND course_id = {c}",
+            "unenroll: lock, delete and record (one statement)",
+            "WITH course AS (SELECT id FROM courses "
+            f"WHERE id = {c} FOR NO KEY UPDATE), changed AS (DELETE FROM student_courses "
+            f"WHERE student_id = {s} AND course_id = (SELECT id FROM course) "
+            "RETURNING student_id, course_id), recorded AS (INSERT INTO enrollment_events "
+            "(type, student_id, course_id, actor_kind) SELECT 'dropped', student_id, course_id, "
+            "'system' FROM changed) SELECT course.id, (SELECT count(*) FROM changed) FROM course",
         ),
         (
             "delete a course (RESTRICT check)",
