@@ -7,7 +7,9 @@ The hot paths (lists, a student's courses, enrolling, unenrolling, key lookup) r
 Core statements built once at import, with bound parameters, on the session's own
 connection and transaction: building a statement and computing its cache key, then
 loading ORM entities, cost more per request than the database does. They return
-rows (mappings), which the schemas dump like objects.
+rows, which the API serialises straight to JSON (``src/api/fast.py``) or the schemas
+dump like objects. On PostgreSQL the hottest run compiled once on the DBAPI cursor
+(:class:`Prebuilt`), and a list's page and total are one statement (:class:`Listing`).
 """
 
 from __future__ import annotations
@@ -152,16 +154,8 @@ class Prebuilt:
             cursor.execute(sql, values)
             return cursor.fetchall() if cursor.description is not None else []
         except dialect.loaded_dbapi.Error as error:
-            dead = dialect.is_disconnect(error, dbapi_connection, cursor)
-            if dead:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                sql,
-                values,
-                error,
-                dialect.loaded_dbapi.Error,
-                connection_invalidated=dead,
-                dialect=dialect,
+            raise _translated(
+                dialect, dbapi_connection, cursor, sql, values, error, connection.invalidate
             ) from error
         finally:
             if not cursor.closed:
@@ -204,29 +198,15 @@ class Prebuilt:
             cursor.execute(sql, values)
             return cursor.fetchall()
         except engine.dialect.loaded_dbapi.Error as error:
-            raise self._translated(engine.dialect, pooled, cursor, sql, values, error) from error
+            raise _translated(
+                engine.dialect, dbapi_connection, cursor, sql, values, error, pooled.invalidate
+            ) from error
         finally:
             if cursor is not None and not cursor.closed:
                 cursor.close()
             if not dbapi_connection.closed:
                 dbapi_connection.autocommit = False
             pooled.close()  # back to the pool
-
-    @staticmethod
-    def _translated(
-        dialect: Any, pooled: Any, cursor: Any, sql: str, values: Any, error: Exception
-    ) -> DBAPIError:
-        dead = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
-        if dead:
-            pooled.invalidate(error)
-        return DBAPIError.instance(
-            sql,
-            values,
-            error,
-            dialect.loaded_dbapi.Error,
-            connection_invalidated=dead,
-            dialect=dialect,
-        )
 
     def mappings(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run the statement; return its rows as dicts by column name, timestamps in UTC
@@ -239,6 +219,25 @@ class Prebuilt:
             }
             for row in self.rows(params)
         ]
+
+
+def _translated(
+    dialect: Any,
+    dbapi_connection: Any,
+    cursor: Any,
+    sql: str,
+    values: Any,
+    error: Exception,
+    invalidate: Callable[[BaseException], None],
+) -> DBAPIError:
+    """A DBAPI error as SQLAlchemy raises it from an execution of its own (so the error
+    handlers map it alike), after invalidating the connection if the error says it died."""
+    dead = dialect.is_disconnect(error, dbapi_connection, cursor)
+    if dead:
+        invalidate(error)
+    return DBAPIError.instance(
+        sql, values, error, dialect.loaded_dbapi.Error, connection_invalidated=dead, dialect=dialect
+    )
 
 
 class Listing:
@@ -259,7 +258,6 @@ class Listing:
             .subquery("page")
         )
         counted = total.subquery("counted")
-        self.columns = tuple(columns)
         self.prebuilt = Prebuilt(
             select(*counted.c, *page.c)
             .select_from(counted.outerjoin(page, true()))
