@@ -14,14 +14,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-TITLES = {
-    "student-not-found": "Student not found",
-    "course-not-found": "Course not found",
-    "already-enrolled": "Already enrolled",
-    "course-full": "Course is full",
-    "not-enrolled": "Not enrolled",
-    "validation-error": "Invalid request",
-}
+from bench.floor import TITLES
 
 
 class Base(DeclarativeBase):
