@@ -130,6 +130,8 @@ class Prebuilt:
     def __init__(self, statement: Executable) -> None:
         self.statement = statement
         self._compiled: tuple[Any, str, dict[str, Any]] | None = None
+        # Column names once, for mappings(): the statement never changes.
+        self._names = [column.key for column in getattr(statement, "selected_columns", ())]
 
     def _sql(self, dialect: Any) -> tuple[str, dict[str, Any]]:
         if self._compiled is None or self._compiled[0] is not dialect:
@@ -211,11 +213,10 @@ class Prebuilt:
     def mappings(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Run the statement; return its rows as dicts by column name, timestamps in UTC
         (as the models' ``UTCDateTime`` gives them)."""
-        names = [column.key for column in self.statement.selected_columns]  # type: ignore[attr-defined]
         return [
             {
                 name: value.astimezone(UTC) if isinstance(value, datetime) else value
-                for name, value in zip(names, row, strict=True)
+                for name, value in zip(self._names, row, strict=True)
             }
             for row in self.rows(params)
         ]

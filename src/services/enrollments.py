@@ -268,11 +268,6 @@ def list_student_courses(student_id: int, status: str) -> tuple[PagedQuery, int]
     return query, _total(total, "student_id", student_id, StudentNotFound)
 
 
-def count_course_enrollments(course_id: int) -> int:
-    """How many students the course has; :class:`CourseNotFound` if none such."""
-    return _total(COURSE_TOTAL, "course_id", course_id, CourseNotFound)
-
-
 def get_enrollment(student_id: int, course_id: int) -> RowMapping | dict[str, Any]:
     """The course the student is enrolled in (with ``enrolled_at``) or waits for (with
     ``waitlist_position`` and ``waitlisted_at``), and its ``status``.
