@@ -24,7 +24,14 @@ from src.schemas import (
     student_schema,
     student_update_schema,
 )
-from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, enrollments, events, students
+from src.services import (
+    COURSE_COLUMNS,
+    STUDENT_COLUMNS,
+    enrollments,
+    events,
+    students,
+    transaction,
+)
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 #: Rows the hot paths serialise without marshmallow (src/api/fast.py).
@@ -194,8 +201,10 @@ class StudentCourses(MethodView):
         already-enrolled` or `already-waitlisted` for a student already in. Admins and the
         student's own key."""
         course_id = data["course_id"]
-        enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
-        db.session.commit()
+        with transaction():
+            enrollment, outcome = enrollments.enroll(
+                student_id, course_id, waitlist=data["waitlist"]
+            )
         location = _enrollment_location(student_id, course_id)
         if outcome == enrollments.CREATED:
             return json_response(ENROLLED_COURSE_ROW.from_mapping(enrollment), 201, location)
@@ -233,8 +242,8 @@ class StudentCourse(MethodView):
         `201` when this enrolls the student, `200` with the same body when they already are; safe
         to retry. Never joins a waitlist: `409 course-full` when full, `409 already-waitlisted`
         for a student in the line. Admins and the student's own key."""
-        enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
-        db.session.commit()
+        with transaction():
+            enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
         if outcome == enrollments.CREATED:
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
@@ -249,8 +258,8 @@ class StudentCourse(MethodView):
         A dropped seat goes to the first in line in the same transaction; leaving the line moves
         everyone behind up. `404 not-enrolled` when the student is neither enrolled nor waiting.
         Admins and the student's own key."""
-        enrollments.unenroll(student_id, course_id)
-        db.session.commit()
+        with transaction():
+            enrollments.unenroll(student_id, course_id)
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>/history")

@@ -42,7 +42,6 @@ from src.exceptions import (
     NotEnrolled,
     StudentNotFound,
 )
-from src.extensions import db
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
 from src.services import (
@@ -51,6 +50,7 @@ from src.services import (
     Listing,
     PagedQuery,
     Prebuilt,
+    connection,
     events,
     execute,
     waitlists,
@@ -375,7 +375,7 @@ def unenroll(student_id: int, course_id: int) -> None:
     other enrollment can see it free.
     """
     params = {"student_id": student_id, "course_id": course_id}
-    if db.session.get_bind().dialect.name == "postgresql":
+    if connection().dialect.name == "postgresql":
         found = _LOCK_AND_UNENROLL.mappings(
             params | events.current_actor().columns() | {"reason": None}
         )

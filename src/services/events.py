@@ -74,7 +74,7 @@ from sqlalchemy.types import BigInteger
 from src.exceptions import CourseNotFound, StudentNotFound
 from src.extensions import db
 from src.models import Course, EnrollmentEvent, Student, StudentCourse
-from src.services import PagedQuery, Prebuilt, execute
+from src.services import PagedQuery, Prebuilt, connection, execute
 
 _events = EnrollmentEvent.__table__
 _enrollments = StudentCourse.__table__
@@ -197,7 +197,7 @@ class Recorded:
         """Make the change and record it (by ``actor``, else the caller); return the
         changed rows."""
         recorded = {"reason": reason} | (actor or current_actor()).columns()
-        if db.session.get_bind().dialect.name == "postgresql":
+        if connection().dialect.name == "postgresql":
             if self._prebuilt is not None:
                 return self._prebuilt.mappings({**params, **recorded})
             return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
