@@ -200,7 +200,22 @@ _INSERT_IF_ROOM = (
     )
     .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
-_ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled", prebuilt=True)
+# On SQLite (no data-modifying CTE): the insert and its event; then, if nothing was
+# inserted, _ENROLLED_AT.
+_ENROLL = events.Recorded(_INSERT_IF_ROOM, "enrolled")
+_ENROLLED_AT = select(_enrollments.c.enrolled_at).where(
+    _enrollments.c.student_id == _student_id, _enrollments.c.course_id == _course_id
+)
+# On PostgreSQL, one statement: the insert and its event, and else the enrollment that
+# was there already (the statement's snapshot, taken under the course's lock, sees it;
+# it does not see the row the statement itself inserts). No row: the course is full.
+_inserted = _INSERT_IF_ROOM.cte("changed")
+_ENROLL_OR_FIND = Prebuilt(
+    union_all(
+        select(_inserted.c.enrolled_at, literal(True).label("created")),
+        _ENROLLED_AT.add_columns(literal(False).label("created")),
+    ).add_cte(events.record_from(_inserted, "enrolled"))
+)
 # Unenrolling on SQLite (one writer at a time): after _LOCK_COURSE.
 _UNENROLL = events.Recorded(
     delete(_enrollments)
@@ -310,6 +325,24 @@ def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
     return course
 
 
+def _enroll_or_find(params: dict[str, Any], capacity: int | None) -> tuple[Any, bool]:
+    """Enroll the student if the locked course has room and they are not in it yet.
+
+    Returns when they enrolled and whether it was just now; ``(None, False)`` when they
+    were not enrolled and there is no seat left.
+    """
+    values = {**params, "capacity": capacity}
+    if connection().dialect.name == "postgresql":
+        found = _ENROLL_OR_FIND.mappings(
+            values | events.current_actor().columns() | {"reason": None}
+        )
+        return (found[0]["enrolled_at"], found[0]["created"]) if found else (None, False)
+    inserted = _ENROLL.execute(values)
+    if inserted:
+        return inserted[0]["enrolled_at"], True
+    return execute(_ENROLLED_AT, params).scalar(), False
+
+
 def _integrity_error(error: IntegrityError, student_id: int, course_id: int) -> DomainError:
     """The domain error behind a constraint the insert broke under the course's lock.
 
@@ -344,19 +377,19 @@ def enroll(
     try:
         # Nobody waits while a seat is free (see waitlists), so a free seat is this
         # student's to take.
-        inserted = _ENROLL.execute({**params, "capacity": course["capacity"]})
+        enrolled_at, created = _enroll_or_find(params, course["capacity"])
     except IntegrityError as error:
         # The transaction is the caller's to roll back (the error handler does); a
         # service never discards writes it did not make.
         raise _integrity_error(error, student_id, course_id) from error
-    if inserted:
-        return {**course, "enrolled_at": inserted[0]["enrolled_at"], "status": "enrolled"}, CREATED
-    # Not inserted: already enrolled, or no seat left. Which, still under the lock:
-    existing = _find_enrollment(student_id, course_id)
-    if existing is not None:
+    if enrolled_at is not None:
+        enrollment = {**course, "enrolled_at": enrolled_at, "status": "enrolled"}
+        if created:
+            return enrollment, CREATED
         if not idempotent:
             raise AlreadyEnrolled(student_id, course_id)
-        return existing, EXISTING
+        return enrollment, EXISTING
+    # No seat left.
     if waitlists.has_waitlist(course) and _find_place(student_id, course_id) is not None:
         raise AlreadyWaitlisted(student_id, course_id)
     if not waitlist:
