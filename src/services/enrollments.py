@@ -379,8 +379,8 @@ def enroll(
         # student's to take.
         enrolled_at, created = _enroll_or_find(params, course["capacity"])
     except IntegrityError as error:
-        # The transaction is the caller's to roll back (the error handler does); a
-        # service never discards writes it did not make.
+        # The transaction is the caller's to roll back (the view's transaction() does);
+        # a service never discards writes it did not make.
         raise _integrity_error(error, student_id, course_id) from error
     if enrolled_at is not None:
         enrollment = {**course, "enrolled_at": enrolled_at, "status": "enrolled"}
