@@ -66,7 +66,9 @@ class JSONParser(FlaskParser):
     ) -> Any:
         """webargs' parse; a query without a query string (every list's first page)
         loads the schema's defaults once, and each request gets a copy."""
-        if location == "query" and req is not None and not req.query_string:
+        # webargs' decorators pass no request: theirs is the default one.
+        current = req if req is not None else self.get_default_request()
+        if location == "query" and not current.query_string:
             defaults = self._defaults.get(argmap)
             if defaults is None:
                 defaults = super().parse(argmap, req, location=location, **kwargs)

@@ -12,6 +12,7 @@ import json
 
 import pytest
 from flask import json as flask_json
+from webargs.flaskparser import FlaskParser
 
 from src.extensions import db
 from src.schemas import CourseSchema, EnrolledCourseSchema, EnrolledStudentSchema, StudentSchema
@@ -140,3 +141,27 @@ def test_empty_pages_and_missing_owners(client, world):
     assert client.get("/courses?code=NOPE").headers["X-Total-Count"] == "0"
     assert client.get("/students/999999/courses").status_code == 404
     assert client.get("/courses/999999/students").status_code == 404
+
+
+def test_a_first_pages_query_defaults_are_loaded_once(client, make_course, monkeypatch):
+    make_course()
+    loads: list[str] = []
+    parse = FlaskParser.parse
+
+    def counted(self, argmap, req=None, *, location=None, **kwargs):  # type: ignore[no-untyped-def]
+        loads.append(location)
+        return parse(self, argmap, req, location=location, **kwargs)
+
+    monkeypatch.setattr(FlaskParser, "parse", counted)
+
+    first = client.get("/courses")
+    second = client.get("/courses")
+    paged = client.get("/courses?limit=1")
+
+    assert [r.status_code for r in (first, second, paged)] == [200, 200, 200]
+    assert len(second.get_json()) == 1
+    assert paged.headers["X-Total-Count"] == "1"
+    # The first page's defaults come from the parser's memory after the first load (or
+    # already before it, from an earlier test); a query string is always loaded.
+    assert loads.count("query") <= 2
+    assert loads[-1] == "query"
