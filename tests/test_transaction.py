@@ -10,7 +10,7 @@ from sqlalchemy import event, func, insert, select
 from sqlalchemy.orm import Session
 
 from src.extensions import db
-from src.models import Student
+from src.models import Student, StudentCourse
 from src.services import execute, transaction
 
 _students = Student.__table__
@@ -24,10 +24,10 @@ def _add(first_name: str) -> None:
     )
 
 
-def _count(app: Flask) -> int:
+def _count(app: Flask, table: Any = _students) -> int:
     # From a connection of its own: only what was committed.
     with app.app_context(), db.engine.connect() as connection:
-        return connection.execute(select(func.count()).select_from(_students)).scalar_one()
+        return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
 
 def test_the_block_is_committed_when_it_ends(app: Flask) -> None:
@@ -102,11 +102,4 @@ def test_enrolling_and_unenrolling_run_on_one_connection_outside_the_session(
     assert (again.status_code, dropped.status_code) == (200, 204)
     assert len(statements) >= 4
     assert not [s for connection, s in statements if connection in session_connections]
-    assert _count_enrollments(app) == 0
-
-
-def _count_enrollments(app: Flask) -> int:
-    with app.app_context(), db.engine.connect() as connection:
-        return connection.execute(
-            select(func.count()).select_from(db.metadata.tables["student_courses"])
-        ).scalar_one()
+    assert _count(app, StudentCourse.__table__) == 0
