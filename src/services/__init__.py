@@ -167,12 +167,12 @@ class ResourceList:
 
 
 class Prebuilt:
-    """A Core statement compiled once, run on the DBAPI cursor of the session's connection.
+    """A Core statement compiled once, run on the DBAPI cursor of :func:`connection`.
 
     On PostgreSQL this skips SQLAlchemy's per-execution work (the compiled cache's
     lookup, the execution context, the result's row processing), which on the hot paths
-    cost as much as the database; it is still the session's connection and
-    transaction, from the engine's pool. Rows come back as psycopg2 gives them: tuples,
+    cost as much as the database; it is still that connection and its transaction,
+    from the engine's pool. Rows come back as psycopg2 gives them: tuples,
     timestamps in the session's time zone. Errors are SQLAlchemy's, as from
     :func:`execute`, and a connection found dead is invalidated. Other databases run
     the statement through SQLAlchemy.

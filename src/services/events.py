@@ -74,7 +74,7 @@ from sqlalchemy.types import BigInteger
 from src.exceptions import CourseNotFound, StudentNotFound
 from src.extensions import db
 from src.models import Course, EnrollmentEvent, Student, StudentCourse
-from src.services import PagedQuery, Prebuilt, connection, execute
+from src.services import PagedQuery, connection, execute
 
 _events = EnrollmentEvent.__table__
 _enrollments = StudentCourse.__table__
@@ -183,13 +183,11 @@ class Recorded:
     requests racing to change one row record it once.
     """
 
-    def __init__(self, change: Any, type_: str, *, prebuilt: bool = False) -> None:
+    def __init__(self, change: Any, type_: str) -> None:
         self.change = change
         self.type = type_
         changed = change.cte("changed")
         self.in_one_statement = select(changed).add_cte(record_from(changed, type_))
-        # A hot path's statement (no expanding parameters) runs prebuilt on PostgreSQL.
-        self._prebuilt = Prebuilt(self.in_one_statement) if prebuilt else None
 
     def execute(
         self, params: Mapping[str, Any], *, reason: str | None = None, actor: Actor | None = None
@@ -198,8 +196,6 @@ class Recorded:
         changed rows."""
         recorded = {"reason": reason} | (actor or current_actor()).columns()
         if connection().dialect.name == "postgresql":
-            if self._prebuilt is not None:
-                return self._prebuilt.mappings({**params, **recorded})
             return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
         rows = execute(self.change, params).mappings().all()
         if rows:
