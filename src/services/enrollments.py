@@ -333,9 +333,7 @@ def _enroll_or_find(params: dict[str, Any], capacity: int | None) -> tuple[Any, 
     """
     values = {**params, "capacity": capacity}
     if connection().dialect.name == "postgresql":
-        found = _ENROLL_OR_FIND.mappings(
-            values | events.current_actor().columns() | {"reason": None}
-        )
+        found = _ENROLL_OR_FIND.mappings(values | events.recorded_by())
         return (found[0]["enrolled_at"], found[0]["created"]) if found else (None, False)
     inserted = _ENROLL.execute(values)
     if inserted:
@@ -409,9 +407,7 @@ def unenroll(student_id: int, course_id: int) -> None:
     """
     params = {"student_id": student_id, "course_id": course_id}
     if connection().dialect.name == "postgresql":
-        found = _LOCK_AND_UNENROLL.mappings(
-            params | events.current_actor().columns() | {"reason": None}
-        )
+        found = _LOCK_AND_UNENROLL.mappings(params | events.recorded_by())
         if not found:
             raise _missing_enrollment_error(student_id, course_id)
         course = found[0]

@@ -150,10 +150,16 @@ _EVENT_COLUMNS = [
 ]
 
 
+def recorded_by(actor: Actor | None = None, reason: str | None = None) -> dict[str, str | None]:
+    """The parameters that record who made a change (``actor``, else the caller) and
+    why, for a statement built with :func:`record_from`."""
+    return {"reason": reason} | (actor or current_actor()).columns()
+
+
 def record_from(changed: Any, type_: str) -> Any:
     """A CTE that records an event of ``type_`` for each row of the CTE ``changed``
     (its ``student_id`` and ``course_id``), as :class:`Recorded` does; the statement
-    takes the actor's parameters (see :meth:`Recorded.execute`)."""
+    takes the parameters of :func:`recorded_by`."""
     return (
         insert(_events)
         .from_select(
@@ -194,7 +200,7 @@ class Recorded:
     ) -> Sequence[Mapping[str, Any]]:
         """Make the change and record it (by ``actor``, else the caller); return the
         changed rows."""
-        recorded = {"reason": reason} | (actor or current_actor()).columns()
+        recorded = recorded_by(actor, reason)
         if connection().dialect.name == "postgresql":
             return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
         rows = execute(self.change, params).mappings().all()
