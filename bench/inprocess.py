@@ -104,11 +104,10 @@ def main() -> None:
     database_url = sys.argv[1]
     app = _app(database_url)
     with app.app_context():
-        from src.auth import create_api_key
-        from src.extensions import db
+        from src.auth.keys import create_api_key
+        from src.database import db
 
         key = create_api_key("admin", name="inprocess").key
-        db.session.commit()
         students = db.session.execute(db.text("SELECT max(id) FROM students")).scalar()
         first, last = db.session.execute(
             db.text("SELECT min(id), max(id) FROM courses WHERE code LIKE 'BENCH-%'")

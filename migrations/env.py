@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from src.config import database_url
+from src.database import connections  # noqa: F401 - SQLite's settings, for every engine
 from src.models import Base
 
 config = context.config

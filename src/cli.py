@@ -17,14 +17,12 @@ from typing import Any, TextIO
 import click
 from flask import Flask
 from flask.cli import with_appcontext
-from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 
-from src.auth import create_api_key
+from src.auth import keys
+from src.database import current_connection, transaction
 from src.exceptions import StudentNotFound
-from src.extensions import db
 from src.health import check_schema, code_head
-from src.models import ApiKey
 from src.models.api_key import ROLES
 from src.models.student import fill_email_keys
 from src.seed import seed
@@ -40,7 +38,6 @@ def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return command(*args, **kwargs)
         except SQLAlchemyError as error:
-            db.session.rollback()
             reason = str(getattr(error, "orig", None) or error).splitlines()[0]
             hint = ""
             if "no such table" in reason or "does not exist" in reason:
@@ -85,7 +82,7 @@ def deploy_check(url: str, api_key: str, timeout: float) -> None:
     readiness check passes, and a read request succeeds. Exits 1 with the reason if not."""
     base = url.rstrip("/")
 
-    schema = check_schema(db.engine)
+    schema = check_schema()
     if schema.status != "pass":
         raise CheckFailed(
             f"database: {schema.output or schema.status}"
@@ -131,12 +128,11 @@ def api_key() -> None:
 def create_key(role: str, student_id: int | None, name: str | None) -> None:
     """Create a key and print it, once, alone on the last line."""
     try:
-        new = create_api_key(role, student_id=student_id, name=name)
+        new = keys.create_api_key(role, student_id=student_id, name=name)
     except (ValueError, StudentNotFound) as error:
         raise click.UsageError(str(error)) from error
-    db.session.commit()
     target = f" for student {student_id}" if student_id else ""
-    click.echo(f"Created {role} key {new.record.prefix}{target}. It is shown only now:")
+    click.echo(f"Created {role} key {new.prefix}{target}. It is shown only now:")
     click.echo(new.key)
 
 
@@ -144,14 +140,15 @@ def create_key(role: str, student_id: int | None, name: str | None) -> None:
 @with_database
 def list_keys() -> None:
     """List keys by prefix (the keys themselves are never stored)."""
-    rows = db.session.scalars(select(ApiKey).order_by(ApiKey.id)).all()
+    rows = keys.list_keys()
     columns = ("prefix", "role", "student", "created", "last used", "revoked")
     widths = (10, 8, 8, 20, 20, 20)
     click.echo(" ".join(f"{c:<{w}}" for c, w in zip(columns, widths, strict=True)) + " name")
     for key in rows:
         click.echo(
-            f"{key.prefix:<10} {key.role:<8} {key.student_id or '':<8} {_when(key.created_at):<20} "
-            f"{_when(key.last_used_at):<20} {_when(key.revoked_at):<20} {key.name or ''}"
+            f"{key['prefix']:<10} {key['role']:<8} {key['student_id'] or '':<8} "
+            f"{_when(key['created_at']):<20} {_when(key['last_used_at']):<20} "
+            f"{_when(key['revoked_at']):<20} {key['name'] or ''}"
         )
 
 
@@ -160,14 +157,7 @@ def list_keys() -> None:
 @with_database
 def revoke_key(prefix: str) -> None:
     """Revoke the key with PREFIX; it stops working at once."""
-    revoked = db.session.execute(
-        update(ApiKey)
-        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-        .values(revoked_at=datetime.now(UTC))
-        .returning(ApiKey.id)
-    ).first()
-    db.session.commit()
-    if revoked is None:
+    if not keys.revoke_key(prefix):
         raise click.ClickException(f"no active key has the prefix {prefix!r}")
     click.echo(f"Revoked key {prefix}.")
 
@@ -177,17 +167,13 @@ def revoke_key(prefix: str) -> None:
 @with_database
 def bootstrap_key(url: str) -> None:
     """Create a first admin key if the database has no working one (``make run`` does)."""
-    exists = db.session.scalar(
-        select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1)
-    )
-    if exists is not None:
+    if keys.has_admin_key():
         click.echo(
             "An admin API key already exists (see `flask --app wsgi api-key list`); "
             "make another with `flask --app wsgi api-key create --role admin`."
         )
         return
-    new = create_api_key("admin", name="created by make run")
-    db.session.commit()
+    new = keys.create_api_key("admin", name="created by make run")
     click.echo("Created an admin API key for this database. It is shown only now:")
     click.echo(f"  export API_KEY={new.key}")
     click.echo(f'  curl -H "Authorization: Bearer $API_KEY" {url}/students')
@@ -238,7 +224,6 @@ def prune_events(before: datetime) -> None:
     feed's exactly-once promise holds only for clients that keep up.
     """
     deleted = events.prune(before.replace(tzinfo=UTC))
-    db.session.commit()
     plural = "" if deleted == 1 else "s"
     click.echo(f"Deleted {deleted} event{plural} before {before:%Y-%m-%d %H:%M:%S} UTC.")
 
@@ -266,19 +251,14 @@ def import_enrollments(csv_file: TextIO, dry_run: bool) -> None:
     """
     try:
         with events.acting_as(events.CLI):
-            result = imports.import_csv(csv_file, progress=_progress)
+            result = imports.import_csv(csv_file, dry_run=dry_run, progress=_progress)
     except imports.ImportRejected as error:
-        db.session.rollback()
         for line, reason in error.problems:
             click.echo(f"line {line}: {reason}" if line else reason, err=True)
         raise ImportFailed(
             f"{len(error.problems)} bad line{'s' if len(error.problems) != 1 else ''}; "
             "nothing was written."
         ) from error
-    if dry_run:
-        db.session.rollback()
-    else:
-        db.session.commit()
     verb = "Would enroll" if dry_run else "Enrolled"
     click.echo(
         f"{verb} {result.created} new pair{'s' if result.created != 1 else ''}; "
@@ -303,8 +283,8 @@ def students_group() -> None:
 def fill_email_keys_command() -> None:
     """Give the students created by the previous version during a rolling deploy their
     email key (see the 20260301 migration). Safe to run any time; a batch at a time."""
-    filled = fill_email_keys(db.session.connection())
-    db.session.commit()
+    with transaction():
+        filled = fill_email_keys(current_connection())
     click.echo(f"Filled the email key of {filled} student{'' if filled == 1 else 's'}.")
 
 

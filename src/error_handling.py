@@ -1,24 +1,24 @@
 """Every error the service answers with, in one JSON shape: RFC 9457 problem details.
 
 HTTP errors (404, 405, 413, 415, malformed JSON), validation errors (422), domain
-errors from ``src.exceptions`` and database errors all end here. The session is
-rolled back on every error, and nothing internal (tracebacks, SQL, class names)
-reaches the client.
+errors from ``src.exceptions`` and database errors all end here, and nothing internal
+(tracebacks, SQL, class names) reaches the client. A failed request changes nothing:
+the operation's transaction rolled back as the error left it (``src.database``).
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, current_app, json, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from flask import Flask, Response, current_app, json
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from src import exceptions as exc
-from src.extensions import db
+from src.database.connections import pooler_hint
+from src.endpoints import current_handler
 from src.ratelimit import seconds_until_reset
 from src.services.batches import BatchRejected
 
@@ -63,13 +63,6 @@ BATCH_REJECTED_409 = ProblemKind(409, "batch-rejected", "Batch rejected")
 MALFORMED_JSON = ProblemKind(400, "malformed-json", "Malformed JSON")
 DATABASE_UNAVAILABLE = ProblemKind(503, "database-unavailable", "Database unavailable")
 INTERNAL_ERROR = ProblemKind(500, "internal-error", "Internal server error")
-
-
-def rollback() -> None:
-    """End the request's transaction. A connection the server already closed (a restart,
-    a failover) has nothing left to roll back: that is no reason for a 500."""
-    with contextlib.suppress(DBAPIError):
-        db.session.rollback()
 
 
 def problem(
@@ -122,10 +115,7 @@ def flatten_validation_messages(messages: object) -> dict[str, list[str]]:
 def _itemized_field() -> str | None:
     """The list field whose items this view reports errors for one by one, if any
     (``Blueprint.itemized``)."""
-    view = current_app.view_functions.get(request.endpoint or "")
-    view_class = getattr(view, "view_class", None)
-    handler = getattr(view_class, request.method.lower(), None) if view_class else view
-    return getattr(handler, "itemized_errors", None)
+    return getattr(current_handler(), "itemized_errors", None)
 
 
 def itemize_validation_messages(messages: object, field: str) -> list[dict[str, Any]]:
@@ -149,7 +139,6 @@ def itemize_validation_messages(messages: object, field: str) -> list[dict[str, 
 
 def handle_batch_rejected(error: BatchRejected) -> Response:
     """Answer a rejected batch: the most severe status, and every failing pair."""
-    rollback()
     kind = BATCH_REJECTED_404 if error.status == 404 else BATCH_REJECTED_409
     items = [
         {"index": e.index, "type": PROBLEM_TYPE_PREFIX + e.type, "detail": e.detail}
@@ -164,7 +153,6 @@ def _slug(error: HTTPException) -> str:
 
 def handle_http_exception(error: HTTPException) -> Response:
     """Answer an HTTP error (abort, routing, webargs) with a problem response."""
-    rollback()
     if isinstance(error, InternalServerError):
         return handle_unexpected_error(error.original_exception or error)
     if error.code == 304:
@@ -204,7 +192,6 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def handle_domain_error(error: exc.DomainError) -> Response:
     """Answer a domain error with the status and slug it is mapped to."""
-    rollback()
     for cls in type(error).__mro__:
         if cls in DOMAIN_ERRORS:
             return problem(DOMAIN_ERRORS[cls], error.detail)
@@ -214,9 +201,8 @@ def handle_domain_error(error: exc.DomainError) -> Response:
 def handle_database_unavailable(error: OperationalError | PoolTimeout) -> Response:
     """The database could not be reached, gave up on the statement, or every pooled
     connection stayed busy: a 503, not a 500."""
-    rollback()
-    reason = getattr(error, "orig", None) or error
-    current_app.logger.warning("database unavailable: %s", str(reason).splitlines()[0])
+    reason = next(iter(str(getattr(error, "orig", None) or error).splitlines()), "")
+    current_app.logger.warning("database unavailable: %s", pooler_hint(reason))
     return problem(
         DATABASE_UNAVAILABLE,
         "The database is unavailable; try again shortly.",
@@ -226,7 +212,6 @@ def handle_database_unavailable(error: OperationalError | PoolTimeout) -> Respon
 
 def handle_unexpected_error(error: BaseException) -> Response:
     """Log an unexpected exception and answer 500 without revealing anything about it."""
-    rollback()
     current_app.logger.error("unhandled exception", exc_info=error)
     return problem(INTERNAL_ERROR, "The server could not complete the request.")
 

@@ -13,10 +13,11 @@ from functools import cache
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from src.config import PROJECT_ROOT
+from src.database import Statement, transaction
+from src.database.connections import pooler_hint
 
 logger = logging.getLogger(__name__)
 
@@ -63,26 +64,31 @@ def _classify(revisions: set[str]) -> tuple[str, str]:
     return "fail", f"the database is at {', '.join(sorted(revisions))}, behind this code's {head}"
 
 
-def check_schema(engine: Engine) -> SchemaStatus:
+# Nothing to bound on SQLite, whose busy timeout is the connection's.
+_BOUND_TIME = Statement(
+    lambda _params: [],
+    postgresql=text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}"),
+)
+_REVISIONS = Statement(text("SELECT version_num FROM alembic_version"))
+
+
+def check_schema() -> SchemaStatus:
     """Read the database's Alembic revision with a short timeout and compare it to ours."""
     started = time.perf_counter()
     try:
-        with engine.connect() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text(f"SET LOCAL statement_timeout = {READY_STATEMENT_TIMEOUT_MS}")
-                )
-            try:
-                rows = connection.execute(text("SELECT version_num FROM alembic_version"))
-                revisions = {row[0] for row in rows}
-            except DBAPIError as error:
-                if not _is_missing_table(error):
-                    raise
-                revisions = set()
+        try:
+            with transaction():
+                _BOUND_TIME.run()
+                revisions = {row[0] for row in _REVISIONS.rows()}
+        except DBAPIError as error:
+            if not _is_missing_table(error):
+                raise
+            revisions = set()
     except SQLAlchemyError as error:
         # The reason (host, port, role, database names) is for the log, which carries the
         # request id; /health/ready is public, so its answer stays generic.
         reason = str(getattr(error, "orig", error)).splitlines()[0] if str(error) else ""
+        reason = pooler_hint(reason)
         logger.warning("readiness: database unreachable: %s", reason)
         return SchemaStatus("fail", None, None, "database unreachable", detail=reason)
     elapsed = (time.perf_counter() - started) * 1000

@@ -19,8 +19,8 @@ from prometheus_flask_exporter import PrometheusMetrics
 from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 from pythonjsonlogger.orjson import OrjsonFormatter
 
-from src.auth import allow, reader
-from src.extensions import db
+from src.auth.access import allow, reader
+from src.database import db
 
 REQUEST_ID_HEADER = "X-Request-ID"
 #: A client's request id is kept only if it is short and made of safe characters;

@@ -1,4 +1,4 @@
-"""Bulk demo and benchmark data, written through the project's models in a few statements.
+"""Bulk demo and benchmark data, written in a few statements, in one transaction.
 
 Rows go in with executemany batches (SQLAlchemy's "insertmanyvalues"), not one
 request or statement per row, so 200,000 enrollments load in seconds.
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
-from src.extensions import db
+from src.database import Statement, transaction
 from src.models import Course, EnrollmentEvent, Student, StudentCourse
 from src.models.student import email_key
 from src.services import events
@@ -39,6 +39,15 @@ class SeedResult:
     students: int
     courses: int
     enrollments: int
+
+
+_courses, _students = Course.__table__, Student.__table__
+_INSERT_COURSES = Statement(insert(_courses).returning(_courses.c.id, sort_by_parameter_order=True))
+_INSERT_STUDENTS = Statement(
+    insert(_students).returning(_students.c.id, sort_by_parameter_order=True)
+)
+_INSERT_ENROLLMENTS = Statement(insert(StudentCourse.__table__))
+_INSERT_EVENTS = Statement(insert(EnrollmentEvent.__table__))
 
 
 def seed(
@@ -73,54 +82,52 @@ def seed(
                 "capacity": None if rng.random() < 0.2 else max(seats, 1),
             }
         )
-    course_ids = _insert_returning_ids(Course, course_rows)
+    with transaction():
+        course_ids = _ids(_INSERT_COURSES, course_rows)
 
-    student_rows = []
-    for n in range(students):
-        first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
-        student_rows.append(
-            {
-                "first_name": first,
-                "last_name": last,
-                "email": (email := f"{first}.{last}.{tag}.{n}@example.edu".lower()),
-                "email_key": email_key(email),
-            }
-        )
-    student_ids = _insert_returning_ids(Student, student_rows)
-
-    capacity = {cid: row["capacity"] for cid, row in zip(course_ids, course_rows, strict=True)}
-    taken = dict.fromkeys(course_ids, 0)
-    open_courses = list(course_ids)
-    enrollment_rows = []
-    for student_id in student_ids:
-        if len(open_courses) < per_student:
-            break
-        for course_id in rng.sample(open_courses, per_student):
-            enrollment_rows.append(
+        student_rows = []
+        for n in range(students):
+            first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+            student_rows.append(
                 {
-                    "student_id": student_id,
-                    "course_id": course_id,
-                    "enrolled_at": now - timedelta(seconds=rng.randrange(120 * 24 * 3600)),
+                    "first_name": first,
+                    "last_name": last,
+                    "email": (email := f"{first}.{last}.{tag}.{n}@example.edu".lower()),
+                    "email_key": email_key(email),
                 }
             )
-            taken[course_id] += 1
-            if capacity[course_id] is not None and taken[course_id] >= capacity[course_id]:
-                open_courses.remove(course_id)
-    if enrollment_rows:
-        db.session.execute(insert(StudentCourse), enrollment_rows)
-        # Seeded enrollments are changes like any other: the feed and histories show them.
-        actor = events.CLI.columns()
-        event_rows = [
-            {"type": "enrolled", "student_id": r["student_id"], "course_id": r["course_id"]} | actor
-            for r in enrollment_rows
-        ]
-        db.session.execute(insert(EnrollmentEvent), event_rows)
-    db.session.commit()
+        student_ids = _ids(_INSERT_STUDENTS, student_rows)
+
+        capacity = {cid: row["capacity"] for cid, row in zip(course_ids, course_rows, strict=True)}
+        taken = dict.fromkeys(course_ids, 0)
+        open_courses = list(course_ids)
+        enrollment_rows = []
+        for student_id in student_ids:
+            if len(open_courses) < per_student:
+                break
+            for course_id in rng.sample(open_courses, per_student):
+                enrollment_rows.append(
+                    {
+                        "student_id": student_id,
+                        "course_id": course_id,
+                        "enrolled_at": now - timedelta(seconds=rng.randrange(120 * 24 * 3600)),
+                    }
+                )
+                taken[course_id] += 1
+                if capacity[course_id] is not None and taken[course_id] >= capacity[course_id]:
+                    open_courses.remove(course_id)
+        if enrollment_rows:
+            _INSERT_ENROLLMENTS.run_many(enrollment_rows)
+            # Seeded enrollments are changes like any other: the feed and histories show them.
+            actor = events.CLI.columns()
+            event_rows = [
+                {"type": "enrolled", "student_id": r["student_id"], "course_id": r["course_id"]}
+                | actor
+                for r in enrollment_rows
+            ]
+            _INSERT_EVENTS.run_many(event_rows)
     return SeedResult(len(student_ids), len(course_ids), len(enrollment_rows))
 
 
-def _insert_returning_ids(model: type[Student] | type[Course], rows: list[dict]) -> list[int]:
-    if not rows:
-        return []
-    statement = insert(model).returning(model.id, sort_by_parameter_order=True)
-    return list(db.session.scalars(statement, rows))
+def _ids(statement: Statement, rows: list[dict]) -> list[int]:
+    return [row[0] for row in statement.run_many(rows)] if rows else []

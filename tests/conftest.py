@@ -9,24 +9,25 @@ when they commit from several threads.
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from flask import Flask, current_app, has_app_context
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, event, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from src import create_app
-from src.auth import create_api_key
+from src.auth.keys import create_api_key
 from src.config import normalize_database_url
-from src.extensions import db
+from src.database import db
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,17 +77,59 @@ def no_lazy_loads() -> Iterator[None]:
     event.remove(Session, "do_orm_execute", _forbid_lazy_loads)
 
 
+#: Under CI a test that cannot run fails: a skipped test there is no test.
+CI = os.environ.get("CI", "").lower() == "true"
+
+
+def needs(what: str, how: str) -> NoReturn:
+    """Stop a test that needs ``what``, which this machine lacks: not run, with ``how``
+    to get it (``make test`` installs Debian's packages when run as root), or under
+    ``CI=true`` a failure."""
+    message = f"needs {what}: {how}"
+    if CI:
+        pytest.fail(message)
+    pytest.skip(f"not run: {message}")
+
+
+def program(name: str, package: str) -> str:
+    """The path of a program from Debian's ``package``, or :func:`needs` it."""
+    path = shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin", name), Path("/usr/bin", name)) if p.exists()), None
+    )
+    if path is None:
+        needs(name, f"sudo apt-get install {package}")
+    return path
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``postgresql`` need the suite to run on PostgreSQL.
 
-    CI runs the whole suite twice, on SQLite and on PostgreSQL, so each runs there.
+    ``make test`` runs them in its PostgreSQL pass; run alone on SQLite they are not
+    run (under ``CI=true``, they fail).
     """
     if is_postgresql(os.environ.get("TEST_DATABASE_URL", "")):
         return
-    skip = pytest.mark.skip(reason="PostgreSQL only: set TEST_DATABASE_URL (CI does)")
+    reason = "PostgreSQL only: `make test` runs it when PostgreSQL is reachable"
     for item in items:
         if "postgresql" in item.keywords:
-            item.add_marker(skip)
+            if CI:
+                item.add_marker(pytest.mark.usefixtures("_fail_without_postgresql"))
+            else:
+                item.add_marker(pytest.mark.skip(reason=f"not run: {reason}"))
+
+
+@pytest.fixture
+def _fail_without_postgresql() -> None:
+    pytest.fail("PostgreSQL only, and CI=true: run the suite on PostgreSQL (make test does)")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """A Redis for the tests that share rate limits through it: ``TEST_REDIS_URL``."""
+    url = os.environ.get("TEST_REDIS_URL", "").strip()
+    if not url:
+        needs("Redis", "set TEST_REDIS_URL (make test finds the local server)")
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -145,10 +188,10 @@ class KeyedClient(FlaskClient):
     The key is ``api_key`` when given (``None`` for no Authorization header), else
     ``app.config["TEST_API_KEY"]``; a request's own ``Authorization`` header wins.
 
-    pytest-flask keeps one app context pushed for the whole test, so requests share
-    the test's database session instead of each getting, and ending, their own as in
-    production. Ending it after every request keeps that difference from leaking
-    (an open SQLite transaction would hold the database's write lock).
+    The service runs its SQL on connections of its own (``src.database``); the test's
+    ORM session, which pytest-flask's app context keeps for the whole test, is ended
+    before and after every request, so that a transaction a test left open (on SQLite
+    it holds the database's write lock) never waits for, or hides, the request's.
     """
 
     def __init__(self, *args: Any, api_key: Any = _CONFIGURED, **kwargs: Any) -> None:
@@ -158,10 +201,28 @@ class KeyedClient(FlaskClient):
             self.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {key}"
 
     def open(self, *args: Any, **kwargs: Any) -> Any:
+        _end_session(self.application)
         response = super().open(*args, **kwargs)
-        if has_app_context() and current_app._get_current_object() is self.application:  # type: ignore[attr-defined]
-            db.session.remove()
+        _end_session(self.application)
         return response
+
+
+def _end_session(app: Flask) -> None:
+    """End the ORM session of the app context the test holds, if it is ``app``'s."""
+    if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        db.session.remove()
+
+
+class SessionEndingCliRunner(FlaskCliRunner):
+    """A CLI runner that ends the test's ORM session around each command, as
+    :class:`KeyedClient` does around each request: commands run their SQL on
+    connections of their own."""
+
+    def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        _end_session(self.app)
+        result = super().invoke(*args, **kwargs)
+        _end_session(self.app)
+        return result
 
 
 def make_app(database_url: str, **config: Any) -> Flask:
@@ -174,15 +235,15 @@ def make_app(database_url: str, **config: Any) -> Flask:
         | config
     )
     app.test_client_class = KeyedClient
+    app.test_cli_runner_class = SessionEndingCliRunner
     return app
 
 
 def new_key(app: Flask, role: str = "admin", student_id: int | None = None) -> str:
     """Create an API key in ``app``'s database and return it."""
     with app.app_context():
-        key = create_api_key(role, student_id=student_id).key
-        db.session.commit()
-    return key
+        db.session.remove()  # a transaction the test left open (SQLite's write lock)
+        return create_api_key(role, student_id=student_id).key
 
 
 @pytest.fixture

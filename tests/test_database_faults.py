@@ -11,8 +11,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, event, text
 
-from src import database
-from src.extensions import db
+from src.database import connections, db
 from tests.conftest import alembic_config, assert_problem, make_app
 
 UNREACHABLE = "postgresql+psycopg2://nobody@127.0.0.1:1/nothing"
@@ -125,7 +124,7 @@ def test_a_read_on_a_connection_that_died_unnoticed_is_sent_again(
     db.session.remove()
     with app.app_context():
         # As if the server's goodbye had not arrived yet when the pool handed it out.
-        event.remove(db.engine, "checkout", database._drop_closed_connection)
+        event.remove(db.engine, "checkout", connections._drop_closed_connection)
     assert _kill_registrar_connections(database_url) >= 1
 
     responses = [client.get("/courses") for _ in range(3)]

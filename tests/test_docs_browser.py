@@ -1,14 +1,13 @@
 """/docs in a real headless Chromium on a machine without the internet: it renders the
 operations from files the service serves itself, and "Authorize" still works.
 
-Needs Debian's chromium and chromium-driver (.ci/run installs them); without them the
-test fails rather than skips.
+Needs Debian's chromium and chromium-driver (``make test`` installs them as root);
+without them the test does not run, and under ``CI=true`` fails.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,18 +18,18 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as seen
 from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+from tests.conftest import program
+
 #: Swagger UI's element for GET /courses: its tag and operationId.
 LIST_COURSES = "#operations-courses-listCourses"
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
-    assert shutil.which(CHROMIUM), "chromium is missing: apt-get install chromium chromium-driver"
-    assert shutil.which(CHROMEDRIVER), "chromedriver is missing: apt-get install chromium-driver"
+    chromium = program("chromium", "chromium chromium-driver")
+    chromedriver = program("chromedriver", "chromium-driver")
     options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
+    options.binary_location = chromium
     for argument in (
         "--headless=new",
         "--no-sandbox",
@@ -47,7 +46,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     ):
         options.add_argument(argument)
     options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver = webdriver.Chrome(service=Service(chromedriver), options=options)
     try:
         yield driver
     finally:

@@ -6,7 +6,7 @@ import pytest
 from alembic import command
 from sqlalchemy import create_engine, text
 
-from src.extensions import db
+from src.database import db
 from src.health import code_head
 from src.observability import RequestIdFilter
 from tests.conftest import alembic_config, make_app

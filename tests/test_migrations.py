@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import OperationalError
 
-from src.extensions import db
+from src.database import db
 from src.health import migration_script
 from src.models import Base
 from tests.conftest import alembic_config

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import json
+import logging
 import os
 import shutil
 import signal
@@ -23,7 +24,8 @@ import pytest
 import redis
 from sqlalchemy import create_engine, make_url, text
 
-from tests.conftest import ROOT, new_key
+from src.config import normalize_database_url
+from tests.conftest import ROOT, make_app, new_key, program
 from tests.test_serving import _free_port, wait_until_live
 
 pytestmark = pytest.mark.postgresql
@@ -58,8 +60,12 @@ class PgBouncer:
         config.optionxform = str  # type: ignore[assignment,method-assign]
         config.read(ROOT / "deploy" / "pgbouncer.ini")
         assert config["pgbouncer"]["pool_mode"] == "transaction"
+        # The server the suite runs on: a host, or a Unix socket's folder (?host=).
+        host = url.host or url.query.get("host") or "/var/run/postgresql"
+        port = url.port or url.query.get("port") or 5432
+        user = url.username or "postgres"
         config["databases"] = {
-            "registrar": f"host={url.host} port={url.port or 5432} dbname={url.database}"
+            "registrar": f"host={host} port={port} dbname={url.database} user={user}"
         }
         settings = config["pgbouncer"]
         settings.update(
@@ -71,16 +77,15 @@ class PgBouncer:
                 "pidfile": str(self.folder / "pgbouncer.pid"),
             }
         )
-        (self.folder / "users.txt").write_text('"postgres" ""\n')
+        (self.folder / "users.txt").write_text(f'"{user}" ""\n')
         self.ini = self.folder / "pgbouncer.ini"
         with self.ini.open("w") as file:
             config.write(file)
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/registrar"
+        self.url = f"postgresql://{user}@127.0.0.1:{self.port}/registrar"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
-        assert Path(binary).exists(), "pgbouncer is missing: apt-get install pgbouncer"
+        binary = program("pgbouncer", "pgbouncer")
         as_owner = ["-u", "postgres"] if os.geteuid() == 0 else []  # it refuses to run as root
         if as_owner:
             self.folder.chmod(0o777)
@@ -114,8 +119,7 @@ def pgbouncer(database_url: str) -> Iterator[PgBouncer]:
 
 
 @pytest.fixture
-def instances(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[list[str]]:
-    redis_url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+def instances(pgbouncer: PgBouncer, tmp_path: Path, redis_url: str) -> Iterator[list[str]]:
     bases, processes, logs = [], [], []
     for n in range(2):
         port = _free_port()
@@ -156,9 +160,9 @@ def instances(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[list[str]]:
 
 
 def test_two_instances_behind_pgbouncer_share_seats_limits_keys_and_health(
-    app, client, database_url, pgbouncer, instances
+    app, client, database_url, pgbouncer, instances, redis_url
 ):
-    redis.Redis.from_url(os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")).flushdb()
+    redis.Redis.from_url(redis_url).flushdb()
     admin = app.config["TEST_API_KEY"]
     one, two = instances
     # Set up in process (no rate limit there); everything below goes through the instances.
@@ -254,3 +258,25 @@ def test_two_instances_behind_pgbouncer_share_seats_limits_keys_and_health(
             status, body = call(base, "GET", "/health/ready")
             assert (status, body["status"]) == (200, "pass"), body
     engine.dispose()
+
+
+def test_pgbouncer_without_the_pooler_setting_says_which_setting_to_change(pgbouncer, caplog):
+    # PgBouncer refuses the startup option that sets the statement timeout: every
+    # connection fails until DATABASE_POOLER=pgbouncer is set, and the logs say so.
+    app = make_app(normalize_database_url(pgbouncer.url), TEST_API_KEY="reg_00000000_" + "x" * 43)
+    client = app.test_client()
+    caplog.set_level(logging.WARNING)
+
+    refused = [client.get("/students") for _ in range(2)]
+    ready = client.get("/health/ready")
+
+    assert [r.status_code for r in refused] == [503, 503]
+    assert all(r.get_json()["type"].endswith("/database-unavailable") for r in refused)
+    assert "DATABASE_POOLER" not in "".join(r.get_data(as_text=True) for r in refused)
+    hints = [r for r in caplog.records if r.name == "registrar.database"]
+    assert len(hints) == 1, hints
+    assert "DATABASE_POOLER=pgbouncer" in hints[0].getMessage()
+    assert ready.status_code == 503
+    readiness = [r.getMessage() for r in caplog.records if "readiness" in r.getMessage()]
+    assert readiness
+    assert all("DATABASE_POOLER=pgbouncer" in m for m in readiness), readiness

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from src.extensions import db
+from src.database import db
 
 #: Authenticating a key is one SELECT of api_keys when the worker has not verified it in
 #: the last second (its last_used_at is written once a minute); budgets leave it out.

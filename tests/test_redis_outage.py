@@ -4,7 +4,6 @@ the middle of a stream of requests and started again."""
 from __future__ import annotations
 
 import logging
-import shutil
 import socket
 import subprocess
 import time
@@ -13,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.conftest import make_app, new_key
+from tests.conftest import make_app, new_key, program
 
 pytestmark = pytest.mark.postgresql
 
@@ -35,8 +34,7 @@ class RedisServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server is missing (CI installs and runs Redis)"
+        binary = program("redis-server", "redis-server")
         self.process = subprocess.Popen(  # noqa: S603 - a fixed local binary on loopback
             [
                 binary,

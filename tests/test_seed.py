@@ -7,7 +7,7 @@ import random
 import pytest
 from sqlalchemy import func, select
 
-from src.extensions import db
+from src.database import db
 from src.models import Course, Student, StudentCourse
 from src.seed import seed
 from tests.conftest import empty_tables

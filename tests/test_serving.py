@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from alembic import command
 
-from src.extensions import db
+from src.database import db
 from tests.conftest import alembic_config, make_app, new_key
 
 ROOT = Path(__file__).resolve().parent.parent

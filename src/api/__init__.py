@@ -1,282 +1,67 @@
-"""The HTTP layer: flask-smorest's Api and Blueprint, adapted to this service's conventions.
+"""The HTTP layer: one blueprint per resource, on flask-smorest.
 
-- Path ids use the ``id`` converter: 1 to 2**31-1, anything else is a 404 (the
-  OpenAPI document states the bounds).
-- A JSON body must be sent as JSON: any other content type is a 415.
-- Error responses are documented as ``application/problem+json`` with ``ProblemSchema``.
-- Views state who besides admins may call them (``Blueprint.allow``; see ``src.auth``),
-  that only admins may (``Blueprint.admins_only``), or that they are public
-  (``Blueprint.public``): one decorator, read by the authorization hooks themselves.
+Views parse the request (the schemas of ``src.schemas``), call one domain operation
+(``src.services``), and return what it gives; errors are exceptions, answered by
+``src.error_handling``. Framework adaptations live in ``src.api.framework`` alone.
+
+- Path ids use the ``id`` converter: 1 to 2**31-1, anything else is a 404.
 - Every operation has a stable, verb-first ``operationId`` (``@blp.doc(operationId=...)``):
   generated clients name their functions after it, so changing one breaks them.
 """
 
 from __future__ import annotations
 
-import http
-from collections.abc import Callable
 from typing import Any
 
-import flask
-import flask_smorest
-from flask_smorest.exceptions import NotModified as SmorestNotModified
-from flask_smorest.utils import prepare_response
-from webargs import core
-from webargs.flaskparser import FlaskParser, abort, is_json_request
-from werkzeug.exceptions import UnsupportedMediaType
-from werkzeug.routing import IntegerConverter
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask
 
-from src import auth
-from src.error_handling import PROBLEM_CONTENT_TYPE
-from src.fields import MAX_INT32
-from src.schemas import ItemizedProblemSchema, ProblemSchema
+from src.api.framework import Api, IdConverter
 
-
-class IdConverter(IntegerConverter):
-    """A path id: a positive integer that fits the database's ``integer`` columns."""
-
-    def __init__(self, map: Any) -> None:  # noqa: A002 - werkzeug's signature
-        super().__init__(map, min=1, max=MAX_INT32)
+#: The OpenAPI document's ``info``, beside its title and version.
+API_INFO = {
+    "description": (
+        "A registrar's REST API: students, courses, enrollments with a race-free capacity "
+        "rule, waitlists with automatic promotion, bulk enrollment, and an exactly-once "
+        "change feed. Every error is an RFC 9457 problem (`application/problem+json`); every "
+        "request but the health checks needs `Authorization: Bearer <API key>`."
+    ),
+    "contact": {"name": "Registrar API maintainers", "email": "registrar-api@example.edu"},
+    "license": {"name": "Proprietary", "url": "https://registrar.example.edu/license"},
+}
 
 
-def _has_lone_surrogate(value: Any) -> bool:
-    if isinstance(value, str):
-        return any("\ud800" <= char <= "\udfff" for char in value)
-    if isinstance(value, dict):
-        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_lone_surrogate(item) for item in value)
-    return False
+def _schema_name(schema: Any) -> str:
+    # Create and partial-update instances of one schema class get distinct names in the
+    # OpenAPI document (StudentUpdate has no required fields).
+    cls = schema if isinstance(schema, type) else type(schema)
+    name = cls.__name__.removesuffix("Schema")
+    return name + "Update" if getattr(schema, "partial", False) else name
 
 
-class JSONParser(FlaskParser):
-    """webargs' Flask parser, stricter about what counts as a JSON body.
+def init_app(app: Flask) -> Api:
+    """Register every blueprint, and the OpenAPI document generated from them."""
+    from src.api import courses, docs, enrollments, events, health, students
 
-    A body that is not declared as JSON is a 415 (not a silent empty object); an
-    empty body, or one with escaped unpaired surrogates (``"\\ud800"``, which no
-    database can store), is malformed JSON: 400.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._defaults: dict[Any, dict[str, Any]] = {}
-
-    def parse(
-        self, argmap: Any, req: Any = None, *, location: str | None = None, **kwargs: Any
-    ) -> Any:
-        """webargs' parse; a query without a query string (every list's first page)
-        loads the schema's defaults once, and each request gets a copy."""
-        # webargs' decorators pass no request: theirs is the default one.
-        current = req if req is not None else self.get_default_request()
-        if location == "query" and not current.query_string:
-            defaults = self._defaults.get(argmap)
-            if defaults is None:
-                defaults = super().parse(argmap, req, location=location, **kwargs)
-                self._defaults[argmap] = defaults
-            return dict(defaults)
-        return super().parse(argmap, req, location=location, **kwargs)
-
-    def _raw_load_json(self, req: flask.Request) -> Any:
-        if not is_json_request(req):
-            raise UnsupportedMediaType(
-                "The request body must be JSON (Content-Type: application/json)."
-            )
-        raw = req.get_data(cache=True)
-        if not raw.strip():
-            abort(400, messages={"json": ["The request body is empty."]})
-        try:
-            data = core.parse_json(raw)
-            surrogates = _has_lone_surrogate(data)
-        except (ValueError, RecursionError):
-            # Not only JSONDecodeError: an integer of more than 4,300 digits is a
-            # ValueError, and nesting deeper than the interpreter's stack (well under
-            # the body size limit) a RecursionError, in the parser or in our walk.
-            abort(400, messages={"json": ["The request body is not valid JSON."]})
-        if surrogates:
-            abort(400, messages={"json": ["The request body has unpaired surrogates."]})
-        return data
-
-
-class NotModified(SmorestNotModified):
-    """A 304, carrying the entity tag it must repeat (RFC 9110 §15.4.5)."""
-
-    def __init__(self, etag: str) -> None:
-        super().__init__()
-        self.etag = etag
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """A flask-smorest Blueprint that parses bodies with :class:`JSONParser`, documents
-    problem responses, and makes ``If-Match`` optional.
-
-    flask-smorest's ETags (``Blueprint.etag``) hash the response's representation:
-    strong tags that change whenever the resource does, and ``If-None-Match`` → 304.
-    It requires ``If-Match`` on every PATCH and DELETE (428 without); here a client
-    that sends none changes the resource as before, and one that sends a stale tag
-    gets 412 and changes nothing (``check_etag`` runs under the resource's row lock).
-    """
-
-    ARGUMENTS_PARSER = JSONParser()
-
-    def _check_precondition(self) -> None:
-        """If-Match is optional: no 428."""
-
-    def _verify_check_etag(self) -> None:
-        # Views check a tag only when the request sends one.
-        if flask.request.if_match:
-            super()._verify_check_etag()
-
-    def _check_not_modified(self, etag: str) -> None:
-        if flask.request.method in self.METHODS_CHECKING_NOT_MODIFIED and (
-            etag in flask.request.if_none_match
-        ):
-            raise NotModified(etag)
-
-    def precondition(self, schema: Any) -> Callable[[Any], None] | None:
-        """The ``If-Match`` check of this request against a resource dumped by ``schema``,
-        for the service to run under its lock; ``None`` when the request sends none."""
-        if not flask.request.if_match:
-            return None
-        return lambda resource: self.check_etag(resource, schema)
-
-    def _prepare_etag_doc(self, doc: dict, doc_info: dict, **kwargs: Any) -> dict:
-        doc = super()._prepare_etag_doc(doc, doc_info, **kwargs)
-        doc.get("responses", {}).pop(428, None)
-        return doc
-
-    def alt_response(self, status_code: int, *args: Any, **kwargs: Any) -> Callable[[Any], Any]:
-        """flask-smorest's ``alt_response``, without the call layer it wraps the view in:
-        it only adds documentation, and every layer is a call on every request."""
-        document = super().alt_response(status_code, *args, **kwargs)
-
-        def decorator(view: Any) -> Any:
-            view._apidoc = document(view)._apidoc
-            return view
-
-        return decorator
-
-    def problem(self, status: int, *slugs: str) -> Callable[[Any], Any]:
-        """Document an error response of ``status`` with the problem slugs it can carry."""
-        description = http.HTTPStatus(status).phrase
-        if slugs:
-            description += ": " + ", ".join(f"`{slug}`" for slug in slugs)
-        return self.alt_response(
-            status,
-            schema=ProblemSchema,
-            content_type=PROBLEM_CONTENT_TYPE,
-            description=description,
-        )
-
-    def itemized(self, field: str, *statuses: int) -> Callable[[Any], Any]:
-        """Report this view's errors item by item of the list ``field`` of its body:
-        ``errors`` is ``[{"index", "type", "detail"}]``, for validation (422) and for the
-        ``statuses`` the view's domain errors carry."""
-
-        def decorator(view: Any) -> Any:
-            view.itemized_errors = field
-            for status in (*statuses, 422):
-                view = self.alt_response(
-                    status,
-                    schema=ItemizedProblemSchema,
-                    content_type=PROBLEM_CONTENT_TYPE,
-                    description=http.HTTPStatus(status).phrase + ": every failing item",
-                )(view)
-            return view
-
-        return decorator
-
-    def _authenticated(self, view: Any) -> Any:
-        """Document the 401, 403 and 429 every authenticated call can meet."""
-        view = self.problem(401, "unauthorized")(view)
-        view = self.problem(403, "forbidden")(view)
-        return self.problem(429, "too-many-requests")(view)
-
-    def allow(self, *grants: auth.Grant) -> Callable[[Any], Any]:
-        """Who besides admins may call this view (see ``src.auth``)."""
-
-        def decorator(view: Any) -> Any:
-            return self._authenticated(auth.allow(*grants)(view))
-
-        return decorator
-
-    def admins_only(self, view: Any) -> Any:
-        """A view for admins alone."""
-        return self._authenticated(auth.admins_only(view))
-
-    def public(self, view: Any) -> Any:
-        """A view that needs no API key; the mark is what ``auth.is_public`` reads."""
-        return self.doc(security=[])(auth.public(view))
-
-    def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
-        """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415."""
-        # An instance, built once: given a class, webargs builds a schema per request.
-        if isinstance(schema, type):
-            schema = schema()
-        parse = super().arguments(schema, location=location, **kwargs)
-        if location != "json":
-            return parse
-
-        def decorator(view: Any) -> Any:
-            view = parse(view)
-            view = self.problem(400, "malformed-json")(view)
-            view = self.problem(413, "request-entity-too-large")(view)
-            return self.problem(415, "unsupported-media-type")(view)
-
-        return decorator
-
-
-class Api(flask_smorest.Api):
-    """flask-smorest's Api, documenting errors as RFC 9457 problem details."""
-
-    ERROR_SCHEMA = ProblemSchema
-
-    def _register_pagination_header(self) -> None:
-        # flask-smorest's own pagination (X-Pagination) is not used: lists answer with
-        # X-Total-Count and Link, documented by LIST_HEADERS.
-        pass
-
-    def _register_etag_headers(self) -> None:
-        # flask-smorest's own make If-Match required; here it is optional (Blueprint).
-        self.spec.components.header(
-            "ETAG",
-            {
-                "description": "Strong entity tag of the representation.",
-                "schema": {"type": "string"},
-            },
-            lazy=True,
-        )
-        self.spec.components.parameter(
-            "IF_MATCH",
-            "header",
-            {
-                "name": "If-Match",
-                "description": "Change only if the resource's current ETag is one of these; "
-                "else 412 and nothing changes.",
-                "schema": {"type": "string"},
-            },
-            lazy=True,
-        )
-        self.spec.components.parameter(
-            "IF_NONE_MATCH",
-            "header",
-            {
-                "name": "If-None-Match",
-                "description": "Answer 304 without a body if the ETag is one of these.",
-                "schema": {"type": "string"},
-            },
-            lazy=True,
-        )
-
-    def _register_responses(self) -> None:
-        for status in http.HTTPStatus:
-            response: dict[str, Any] = {"description": status.phrase}
-            if status >= 400:
-                response["schema"] = self.ERROR_SCHEMA
-            prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-            self.spec.components.response(status.name, response, lazy=True)
-        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
-        prepare_response(response, self.spec, PROBLEM_CONTENT_TYPE)
-        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+    app.url_map.converters["id"] = IdConverter
+    api = Api(
+        app,
+        spec_kwargs={
+            "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "security": [{"bearerAuth": []}],
+            "info": API_INFO,
+            # Relative: the document is served by the API it describes, wherever it runs.
+            "servers": [{"url": "/", "description": "This server"}],
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
+    )
+    for module in (health, students, courses, enrollments, events):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(docs.blp)
+    return api
 
 
 def link(operation_id: str, **parameters: str) -> dict[str, Any]:

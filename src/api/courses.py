@@ -7,12 +7,11 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
+from src.api import LIST_HEADERS, LOCATION_HEADER, link
 from src.api.fast import RowShape, page_response
-from src.api.pagination import paginate
-from src.auth import any_student, reader
-from src.exceptions import CourseNotFound
-from src.extensions import db
+from src.api.framework import Blueprint
+from src.api.pagination import pagination_headers
+from src.auth.access import any_student, reader
 from src.schemas import (
     CourseQuerySchema,
     CourseSchema,
@@ -53,8 +52,8 @@ class Courses(MethodView):
 
         In id order, a page at a time; `code` finds one course by code without regard to case.
         Admins, readers and students."""
-        listing, params = courses.COURSES.listing(args)
-        return page_response(listing, COURSE_ROW, args, params)
+        page = courses.list_courses(args["limit"], args["offset"], args.get("code"))
+        return page_response(page, COURSE_ROW)
 
     @blp.doc(operationId="createCourse")
     @blp.admins_only
@@ -68,8 +67,7 @@ class Courses(MethodView):
         The code must be unused in any case (`409 course-code-taken`); `capacity` null means no
         limit, `waitlist_capacity` 0 (the default) no waitlist. Admins only."""
         course = courses.create_course(data)
-        db.session.commit()
-        return course, {"Location": url_for("courses.Course", course_id=course.id)}
+        return course, {"Location": url_for("courses.Course", course_id=course["id"])}
 
 
 @blp.route("/courses/<id:course_id>")
@@ -102,9 +100,7 @@ class Course(MethodView):
         capacity below the students waiting `409 capacity-below-waitlist`; new seats go to the
         first in line at once. With `If-Match`, only if the course still has that ETag. Admins
         only."""
-        course = courses.update_course(course_id, changes, blp.precondition(CourseSchema))
-        db.session.commit()
-        return course
+        return courses.update_course(course_id, changes, blp.precondition(CourseSchema))
 
     @blp.doc(operationId="deleteCourse")
     @blp.admins_only
@@ -118,7 +114,6 @@ class Course(MethodView):
         Only a course nobody is enrolled in or waiting for (`409 course-has-enrollments`). With
         `If-Match`, only if the course still has that ETag. Admins only."""
         courses.delete_course(course_id, blp.precondition(CourseSchema))
-        db.session.commit()
 
 
 @blp.route("/courses/<id:course_id>/students")
@@ -135,13 +130,8 @@ class CourseStudents(MethodView):
 
         The students enrolled, each with `enrolled_at`, oldest enrollment first, a page at a
         time; students waiting are on the waitlist instead. Admins and readers."""
-        return page_response(
-            enrollments.ROSTER_LISTING,
-            ROSTER_ROW,
-            args,
-            {"course_id": course_id},
-            missing=lambda: CourseNotFound(course_id),
-        )
+        page = enrollments.roster(course_id, args["limit"], args["offset"])
+        return page_response(page, ROSTER_ROW)
 
 
 @blp.route("/courses/<id:course_id>/waitlist")
@@ -158,5 +148,5 @@ class CourseWaitlist(MethodView):
 
         The students waiting for a seat, first in line first, each with `waitlist_position` and
         `waitlisted_at`, a page at a time. Admins and readers."""
-        total = waitlists.count_line(course_id)
-        return paginate(waitlists.COURSE_LINE, args, {"course_id": course_id}, total=total)
+        page = waitlists.line(course_id, args["limit"], args["offset"])
+        return page.mappings(), pagination_headers(page)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from src.auth import public
+from src.auth.access import public
 
 blp = Blueprint("docs_assets", __name__)
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from src.api import Blueprint
-from src.extensions import db
+from src.api.framework import Blueprint
 from src.schemas import BatchRequestSchema, BatchResponseSchema
 from src.services import batches
 
@@ -31,6 +30,4 @@ class EnrollmentBatch(MethodView):
         lists every failing pair by index, `404` for an unknown student or course before `409`
         for a course without room for all its new pairs. Admins only."""
         pairs = [(item["student_id"], item["course_id"]) for item in data["enrollments"]]
-        enrolled = batches.enroll_batch(pairs)
-        db.session.commit()
-        return {"enrollments": enrolled}
+        return {"enrollments": batches.enroll_batch(pairs)}

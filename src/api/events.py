@@ -6,8 +6,8 @@ from typing import Any
 
 from flask.views import MethodView
 
-from src.api import Blueprint
-from src.auth import reader
+from src.api.framework import Blueprint
+from src.auth.access import reader
 from src.schemas import FeedQuerySchema, FeedSchema
 from src.services import events
 from src.services.events import Cursor

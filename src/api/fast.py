@@ -9,17 +9,15 @@ checks, path by path, that the fast output equals the schema's dump of the same 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
 from flask import Response
-from marshmallow import Schema, fields
+from marshmallow import Schema
 
 from src.api.pagination import pagination_headers
-from src.exceptions import DomainError
-from src.services import Listing
+from src.database import Page
 
 
 class RowShape:
@@ -37,17 +35,11 @@ class RowShape:
         dumped = [name for name in schema.dump_fields if name in {*self.names, *self.constants}]
         if dumped != [*self.names, *self.constants]:
             raise ValueError(f"{type(schema).__name__} dumps {dumped}, not {self.names}")
-        self.times = tuple(
-            name for name in self.names if isinstance(schema.dump_fields[name], fields.DateTime)
-        )
 
     def item(self, row: Sequence[Any]) -> dict[str, Any]:
-        """One row as the schema dumps it (orjson writes timestamps as ISO 8601)."""
+        """One row as the schema dumps it (orjson writes timestamps as ISO 8601; the
+        data layer gives them in UTC, as the schemas show them)."""
         item = dict(zip(self.names, row, strict=True))
-        for name in self.times:
-            value: datetime | None = item[name]
-            if value is not None:
-                item[name] = value.astimezone(UTC)
         if self.constants:
             item.update(self.constants)
         return item
@@ -73,20 +65,6 @@ def json_response(
     )
 
 
-def page_response(
-    listing: Listing,
-    shape: RowShape,
-    args: Mapping[str, Any],
-    params: Mapping[str, Any],
-    missing: Callable[[], DomainError] | None = None,
-) -> Response:
-    """One page of a list and its headers, from one statement; ``missing`` is the error
-    when the list's owner does not exist."""
-    limit, offset = args["limit"], args["offset"]
-    found = listing.page(params, limit, offset)
-    if found is None:
-        if missing is None:
-            raise RuntimeError("a list without an owner always has a total")
-        raise missing()
-    total, rows = found
-    return json_response(shape.items(rows), 200, pagination_headers(total, limit, offset))
+def page_response(page: Page, shape: RowShape) -> Response:
+    """One page of a list, its items in ``shape``, with its headers."""
+    return json_response(shape.items(page.items), 200, pagination_headers(page))

@@ -15,8 +15,7 @@ from flask import Response, current_app, json
 from flask.views import MethodView
 from marshmallow import Schema, fields
 
-from src.api import Blueprint
-from src.extensions import db
+from src.api.framework import Blueprint
 from src.health import SchemaStatus, check_schema
 
 HEALTH_CONTENT_TYPE = "application/health+json"
@@ -53,7 +52,7 @@ def _recent_schema_status() -> SchemaStatus:
     cache = current_app.extensions.setdefault("registrar.ready_cache", {})
     now = time.monotonic()
     if cache.get("until", 0) <= now:
-        cache["status"] = check_schema(db.engine)
+        cache["status"] = check_schema()
         cache["until"] = now + READY_CACHE_SECONDS
     return cache["status"]
 

@@ -1,15 +1,12 @@
-"""Offset pagination shared by every list: a page of rows plus its headers."""
+"""Offset pagination shared by every list: the headers of a page."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import request
-from sqlalchemy import RowMapping
 
-from src.services import PagedQuery, execute
+from src.database import Page
 
 
 def link_header(total: int, limit: int, offset: int) -> str:
@@ -30,31 +27,9 @@ def link_header(total: int, limit: int, offset: int) -> str:
     return ", ".join(f'<{prefix}limit={limit}&offset={o}>; rel="{rel}"' for rel, o in links.items())
 
 
-def pagination_headers(total: int, limit: int, offset: int) -> dict[str, str]:
+def pagination_headers(page: Page) -> dict[str, str]:
     """The ``X-Total-Count`` and ``Link`` headers of a page."""
-    return {"X-Total-Count": str(total), "Link": link_header(total, limit, offset)}
-
-
-def paginate(
-    query: PagedQuery,
-    args: Mapping[str, Any],
-    params: Mapping[str, Any] | None = None,
-    *,
-    total: int | None = None,
-) -> tuple[list[RowMapping], dict[str, str]]:
-    """Run ``query`` with ``params`` for one page; return its rows and headers.
-
-    ``total``, when the caller already knows it, saves counting. Otherwise at most
-    two statements: the page, and the count unless the page shows where the list ends.
-    """
-    limit, offset = args["limit"], args["offset"]
-    if total is not None and offset >= total:
-        return [], pagination_headers(total, limit, offset)
-    page = {**(params or {}), "limit": limit, "offset": offset}
-    rows = execute(query.page, page).mappings().all()
-    if total is None:
-        if 0 < len(rows) < limit or (not rows and offset == 0):
-            total = offset + len(rows)
-        else:
-            total = execute(query.count, params).scalar_one()
-    return rows, pagination_headers(total, limit, offset)
+    return {
+        "X-Total-Count": str(page.total),
+        "Link": link_header(page.total, page.limit, page.offset),
+    }

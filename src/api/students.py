@@ -7,12 +7,11 @@ from typing import Any
 from flask import url_for
 from flask.views import MethodView
 
-from src.api import LIST_HEADERS, LOCATION_HEADER, Blueprint, link
+from src.api import LIST_HEADERS, LOCATION_HEADER, link
 from src.api.fast import RowShape, json_response, page_response
-from src.api.pagination import paginate
-from src.auth import forget_student_keys, own_student, reader
-from src.exceptions import StudentNotFound
-from src.extensions import db
+from src.api.framework import Blueprint
+from src.api.pagination import pagination_headers
+from src.auth.access import forget_student_keys, own_student, reader
 from src.schemas import (
     EnrolledCourseSchema,
     EnrollmentRequestSchema,
@@ -24,14 +23,7 @@ from src.schemas import (
     student_schema,
     student_update_schema,
 )
-from src.services import (
-    COURSE_COLUMNS,
-    STUDENT_COLUMNS,
-    enrollments,
-    events,
-    students,
-    transaction,
-)
+from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, enrollments, events, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 #: Rows the hot paths serialise without marshmallow (src/api/fast.py).
@@ -79,8 +71,8 @@ class Students(MethodView):
 
         In id order, a page at a time; `email` finds one student by address without regard to
         case. Admins and readers."""
-        listing, params = students.STUDENTS.listing(args)
-        return page_response(listing, STUDENT_ROW, args, params)
+        page = students.list_students(args["limit"], args["offset"], args.get("email"))
+        return page_response(page, STUDENT_ROW)
 
     @blp.doc(operationId="createStudent")
     @blp.admins_only
@@ -94,8 +86,7 @@ class Students(MethodView):
         The email must be unused in any case (`409 email-taken`); unknown or read-only fields are
         `422`. Admins only."""
         student = students.create_student(data)
-        db.session.commit()
-        return student, {"Location": url_for("students.Student", student_id=student.id)}
+        return student, {"Location": url_for("students.Student", student_id=student["id"])}
 
 
 @blp.route("/students/<id:student_id>")
@@ -126,9 +117,7 @@ class Student(MethodView):
 
         With `If-Match`, only if the student still has that ETag (else `412`, nothing changed).
         The email must stay unique in any case. Admins only."""
-        student = students.update_student(student_id, changes, blp.precondition(StudentSchema))
-        db.session.commit()
-        return student
+        return students.update_student(student_id, changes, blp.precondition(StudentSchema))
 
     @blp.doc(operationId="deleteStudent")
     @blp.admins_only
@@ -143,7 +132,6 @@ class Student(MethodView):
         left (reason `student-deleted`). With `If-Match`, only if the student still has that
         ETag. Admins only."""
         students.delete_student(student_id, blp.precondition(StudentSchema))
-        db.session.commit()
         forget_student_keys(student_id)
 
 
@@ -167,16 +155,12 @@ class StudentCourses(MethodView):
         `status=enrolled` (default): the courses the student is enrolled in, with `enrolled_at`,
         oldest first; `waitlisted`: the courses they wait for, with `waitlist_position`, in
         joining order; `all`: both, enrolled first. Admins, readers and the student's own key."""
+        page = enrollments.student_courses(
+            student_id, args["status"], args["limit"], args["offset"]
+        )
         if args["status"] == "enrolled":
-            return page_response(
-                enrollments.STUDENT_COURSES_LISTING,
-                ENROLLED_COURSE_ROW,
-                args,
-                {"student_id": student_id},
-                missing=lambda: StudentNotFound(student_id),
-            )
-        query, total = enrollments.list_student_courses(student_id, args["status"])
-        return paginate(query, args, {"student_id": student_id}, total=total)
+            return page_response(page, ENROLLED_COURSE_ROW)
+        return page.mappings(), pagination_headers(page)
 
     @blp.doc(operationId="enrollStudent")
     @blp.allow(own_student)
@@ -201,10 +185,7 @@ class StudentCourses(MethodView):
         already-enrolled` or `already-waitlisted` for a student already in. Admins and the
         student's own key."""
         course_id = data["course_id"]
-        with transaction():
-            enrollment, outcome = enrollments.enroll(
-                student_id, course_id, waitlist=data["waitlist"]
-            )
+        enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
         location = _enrollment_location(student_id, course_id)
         if outcome == enrollments.CREATED:
             return json_response(ENROLLED_COURSE_ROW.from_mapping(enrollment), 201, location)
@@ -242,8 +223,7 @@ class StudentCourse(MethodView):
         `201` when this enrolls the student, `200` with the same body when they already are; safe
         to retry. Never joins a waitlist: `409 course-full` when full, `409 already-waitlisted`
         for a student in the line. Admins and the student's own key."""
-        with transaction():
-            enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
+        enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
         if outcome == enrollments.CREATED:
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
@@ -258,8 +238,7 @@ class StudentCourse(MethodView):
         A dropped seat goes to the first in line in the same transaction; leaving the line moves
         everyone behind up. `404 not-enrolled` when the student is neither enrolled nor waiting.
         Admins and the student's own key."""
-        with transaction():
-            enrollments.unenroll(student_id, course_id)
+        enrollments.unenroll(student_id, course_id)
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>/history")
@@ -277,7 +256,5 @@ class EnrollmentHistory(MethodView):
         Every event of the pair, oldest first, paginated; it keeps answering after the student
         dropped the course, and is empty for a pair that never had an event. Admins, readers and
         the student's own key."""
-        total = events.count_history(student_id, course_id)
-        params = {"student_id": student_id, "course_id": course_id}
-        rows, headers = paginate(events.HISTORY, args, params, total=total)
-        return [events.as_event(row) for row in rows], headers
+        page = events.history(student_id, course_id, args["limit"], args["offset"])
+        return [events.as_event(row) for row in page.mappings()], pagination_headers(page)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, MetaData, event, func
-from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, registry
 from sqlalchemy.types import TypeDecorator
 
@@ -61,24 +60,3 @@ class TimestampMixin:
 
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
-
-
-@event.listens_for(Engine, "connect")
-def _configure_sqlite_connection(dbapi_connection: object, _record: object) -> None:
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        # SQLite ignores foreign keys (and so ON DELETE CASCADE/RESTRICT) unless asked,
-        # on every new connection.
-        dbapi_connection.execute("PRAGMA foreign_keys = ON")
-        # Let SQLAlchemy issue BEGIN itself (see below) instead of the driver's
-        # deferred, statement-triggered BEGIN.
-        dbapi_connection.isolation_level = None
-
-
-@event.listens_for(Engine, "begin")
-def _begin_sqlite_immediate(connection: Connection) -> None:
-    # A deferred SQLite transaction that reads and then writes can deadlock with
-    # another one and fail at once with "database is locked". Taking the write lock at
-    # BEGIN makes concurrent transactions wait their turn (up to the busy timeout), so
-    # the embedded database stays correct under gunicorn's several workers.
-    if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")

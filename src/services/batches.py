@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, tuple_
 
+from src.database import Statement, transaction
 from src.exceptions import DomainError
 from src.models import Course, Student, StudentCourse
-from src.services import events, execute
+from src.services import events
 from src.services.enrollments import lock_courses
 
 _courses = Course.__table__
@@ -30,21 +31,21 @@ MAX_PAIRS = 1000
 
 # FOR KEY SHARE: a student found here cannot be deleted before the batch commits, so
 # the inserts' foreign keys hold (it does not block other enrollments).
-_STUDENTS = (
+_STUDENTS = Statement(
     select(_students.c.id)
     .where(_students.c.id.in_(_ids))
     .with_for_update(read=True, key_share=True)
 )
-_SEATS_TAKEN = (
+_SEATS_TAKEN = Statement(
     select(_enrollments.c.course_id, func.count())
     .where(_enrollments.c.course_id.in_(_ids))
     .group_by(_enrollments.c.course_id)
 )
-_EXISTING = select(
-    _enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at
-).where(
-    tuple_(_enrollments.c.student_id, _enrollments.c.course_id).in_(
-        bindparam("pairs", expanding=True)
+_EXISTING = Statement(
+    select(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at).where(
+        tuple_(_enrollments.c.student_id, _enrollments.c.course_id).in_(
+            bindparam("pairs", expanding=True)
+        )
     )
 )
 
@@ -83,9 +84,14 @@ def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     (404), or a course without room for all its new pairs (409). Pairs must be
     distinct; at most :data:`MAX_PAIRS`.
     """
+    with transaction():
+        return _enroll_batch(pairs)
+
+
+def _enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     course_ids = [course_id for _, course_id in pairs]
     capacities = {course["id"]: course["capacity"] for course in lock_courses(course_ids)}
-    students = set(execute(_STUDENTS, {"ids": sorted({s for s, _ in pairs})}).scalars())
+    students = {row[0] for row in _STUDENTS.rows({"ids": sorted({s for s, _ in pairs})})}
     errors = []
     for index, (student_id, course_id) in enumerate(pairs):
         if student_id not in students:
@@ -95,12 +101,12 @@ def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
             detail = f"Course {course_id} does not exist."
             errors.append(PairError(index, 404, "course-not-found", detail))
     existing = {
-        (row.student_id, row.course_id): row.enrolled_at
-        for row in execute(_EXISTING, {"pairs": list(pairs)})
+        (student_id, course_id): enrolled_at
+        for student_id, course_id, enrolled_at in _EXISTING.rows({"pairs": list(pairs)})
     }
     new = [pair for pair in pairs if pair not in existing]
     wanted = Counter(course_id for _, course_id in new)
-    taken = dict(execute(_SEATS_TAKEN, {"ids": sorted(wanted)}).all()) if wanted else {}
+    taken = dict(_SEATS_TAKEN.rows({"ids": sorted(wanted)})) if wanted else {}
     full = {
         course_id
         for course_id, count in wanted.items()

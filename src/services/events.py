@@ -37,7 +37,9 @@ for the snapshot when a batch starts, and a range scan of the ``txid`` index fro
 transaction left open for long holds ``xmin`` back and widens that range.
 
 SQLite has one writer at a time (``BEGIN IMMEDIATE``), so ids are taken in commit
-order and the snapshots stay empty: the cursor is the last id.
+order and nothing is ever in progress: there an event's id stands for its
+transaction's, and a snapshot is "every id below the next one" (``n:n:``). The same
+cursors and the same reading follow, from two forms of the page's statement.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -55,10 +57,11 @@ from typing import Any
 from flask import g, has_request_context
 from sqlalchemy import (
     Integer,
-    RowMapping,
+    String,
     all_,
     and_,
     bindparam,
+    cast,
     delete,
     exists,
     func,
@@ -71,10 +74,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import BigInteger
 
-from src.exceptions import CourseNotFound, StudentNotFound
-from src.extensions import db
+from src.database import Listing, Page, Statement
+from src.exceptions import CourseNotFound, DomainError, StudentNotFound
 from src.models import Course, EnrollmentEvent, Student, StudentCourse
-from src.services import PagedQuery, connection, execute
 
 _events = EnrollmentEvent.__table__
 _enrollments = StudentCourse.__table__
@@ -128,17 +130,6 @@ def current_actor() -> Actor:
     return CLI
 
 
-_RECORD = insert(_events).values(
-    type=bindparam("type"),
-    student_id=bindparam("student_id"),
-    course_id=bindparam("course_id"),
-    reason=bindparam("reason"),
-    actor_kind=bindparam("actor_kind"),
-    actor_key_prefix=bindparam("actor_key_prefix"),
-    actor_role=bindparam("actor_role"),
-)
-
-
 _EVENT_COLUMNS = [
     "type",
     "student_id",
@@ -178,6 +169,9 @@ def record_from(changed: Any, type_: str) -> Any:
     )
 
 
+_RECORD = Statement(insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS}))
+
+
 class Recorded:
     """A statement that changes enrollments (returning the ``student_id`` and
     ``course_id`` of each row it changed) and records an event of ``type_`` per row.
@@ -190,32 +184,36 @@ class Recorded:
     """
 
     def __init__(self, change: Any, type_: str) -> None:
-        self.change = change
         self.type = type_
+        self._change = Statement(change)
         changed = change.cte("changed")
-        self.in_one_statement = select(changed).add_cte(record_from(changed, type_))
+        self.statement = Statement(
+            self._change_then_record,
+            postgresql=select(changed).add_cte(record_from(changed, type_)),
+        )
+
+    def _change_then_record(self, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        rows = self._change.mappings(params)
+        if rows:
+            recorded = {name: params[name] for name in _EVENT_COLUMNS if name in params}
+            _RECORD.run_many(
+                [
+                    {"type": self.type, "student_id": r["student_id"], "course_id": r["course_id"]}
+                    | recorded
+                    for r in rows
+                ]
+            )
+        return rows
 
     def execute(
         self, params: Mapping[str, Any], *, reason: str | None = None, actor: Actor | None = None
-    ) -> Sequence[Mapping[str, Any]]:
+    ) -> list[dict[str, Any]]:
         """Make the change and record it (by ``actor``, else the caller); return the
         changed rows."""
-        recorded = recorded_by(actor, reason)
-        if connection().dialect.name == "postgresql":
-            return execute(self.in_one_statement, {**params, **recorded}).mappings().all()
-        rows = execute(self.change, params).mappings().all()
-        if rows:
-            events = [
-                {"type": self.type, "student_id": r["student_id"], "course_id": r["course_id"]}
-                | recorded
-                for r in rows
-            ]
-            execute(_RECORD, events)
-        return rows
+        return self.statement.mappings({**params, **recorded_by(actor, reason)})
 
 
-#: Delete a student's enrollments, each recorded as dropped.
-DROP_ALL_OF_STUDENT = Recorded(
+_DROP_ALL_OF_STUDENT = Recorded(
     delete(_enrollments)
     .where(_enrollments.c.student_id == bindparam("student_id"))
     .returning(_enrollments.c.student_id, _enrollments.c.course_id),
@@ -226,10 +224,10 @@ DROP_ALL_OF_STUDENT = Recorded(
 def drop_all_of_student(student_id: int) -> None:
     """Delete the student's enrollments, each recorded as dropped (reason
     ``student-deleted``); the caller holds the student's row lock and deletes it next."""
-    DROP_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
+    _DROP_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
 
 
-def as_event(row: RowMapping) -> dict[str, Any]:
+def as_event(row: Mapping[str, Any]) -> dict[str, Any]:
     """An event row as the API shows it: an opaque string id, and the actor as an object."""
     actor: dict[str, Any] = {"kind": row["actor_kind"]}
     if row["actor_kind"] == "api_key":
@@ -249,37 +247,34 @@ _students = Student.__table__
 _courses = Course.__table__
 _student_id = bindparam("student_id")
 _course_id = bindparam("course_id")
-#: Whether the student and the course exist, and how many events the pair has.
-HISTORY_TOTAL = select(
-    exists().where(_students.c.id == _student_id).label("student_exists"),
-    exists().where(_courses.c.id == _course_id).label("course_exists"),
-    select(func.count())
-    .where(_events.c.student_id == _student_id, _events.c.course_id == _course_id)
-    .scalar_subquery()
-    .label("total"),
+_pair_exists = and_(
+    exists().where(_students.c.id == _student_id),
+    exists().where(_courses.c.id == _course_id),
 )
-
-
-def count_history(student_id: int, course_id: int) -> int:
-    """How many events the pair has; :class:`StudentNotFound` or :class:`CourseNotFound`
-    when either is missing (a dropped pair keeps its history)."""
-    row = execute(HISTORY_TOTAL, {"student_id": student_id, "course_id": course_id}).one()
-    if not row.student_exists:
-        raise StudentNotFound(student_id)
-    if not row.course_exists:
-        raise CourseNotFound(course_id)
-    return row.total
-
-
-#: One pair's events, oldest first.
-HISTORY = PagedQuery(
-    select(_events)
-    .where(
-        _events.c.student_id == bindparam("student_id"),
-        _events.c.course_id == bindparam("course_id"),
-    )
-    .order_by(_events.c.id)
+_pair_events = and_(_events.c.student_id == _student_id, _events.c.course_id == _course_id)
+# No row when the student or the course is missing (a dropped pair keeps its history).
+_HISTORY = Listing(
+    select(_events).where(_pair_events).order_by(_events.c.id),
+    select(select(func.count()).where(_pair_events).scalar_subquery()).where(_pair_exists),
+    [column.key for column in _events.c],
 )
+_STUDENT_EXISTS = Statement(select(exists().where(_students.c.id == _student_id)))
+
+
+def history(student_id: int, course_id: int, limit: int, offset: int) -> Page:
+    """A page of the pair's events, oldest first; :class:`StudentNotFound` or
+    :class:`CourseNotFound` when either is missing."""
+    params = {"student_id": student_id, "course_id": course_id}
+    page = _HISTORY.page(params, limit, offset)
+    if page is None:
+        raise _missing_pair(student_id, course_id)
+    return page
+
+
+def _missing_pair(student_id: int, course_id: int) -> DomainError:
+    if not _STUDENT_EXISTS.scalar({"student_id": student_id}):
+        return StudentNotFound(student_id)
+    return CourseNotFound(course_id)
 
 
 # -- The feed -------------------------------------------------------------------------
@@ -358,41 +353,59 @@ class Cursor:
         return cls(Snapshot.parse(parts[1]), hi, last_id)
 
 
-_txid = _events.c.txid
 _bigints = ARRAY(BigInteger)
-# Visible in ``hi`` and not in ``lo`` (given txid >= lo's xmin): see the module's doc.
-_PG_PAGE = (
-    select(_events)
-    .where(
-        _txid >= bindparam("lo_xmin", type_=BigInteger),
-        _txid < bindparam("hi_xmax", type_=BigInteger),
-        _txid != all_(bindparam("hi_xip", type_=_bigints)),
-        not_(
-            and_(
-                _txid < bindparam("lo_xmax", type_=BigInteger),
-                _txid != all_(bindparam("lo_xip", type_=_bigints)),
-            )
-        ),
-        _events.c.id > bindparam("last_id", type_=BigInteger),
+
+
+def _feed_page(txid: Any) -> Any:
+    """The events visible in ``hi`` and not in ``lo`` (given ``txid >= lo``'s xmin,
+    which bounds the index's range), after ``last_id``: see the module's doc."""
+    return (
+        select(_events)
+        .where(
+            txid >= bindparam("lo_xmin", type_=BigInteger),
+            txid < bindparam("hi_xmax", type_=BigInteger),
+            txid != all_(bindparam("hi_xip", type_=_bigints)),
+            not_(
+                and_(
+                    txid < bindparam("lo_xmax", type_=BigInteger),
+                    txid != all_(bindparam("lo_xip", type_=_bigints)),
+                )
+            ),
+            _events.c.id > bindparam("last_id", type_=BigInteger),
+        )
+        .order_by(_events.c.id)
+        .limit(bindparam("limit", type_=Integer))
     )
-    .order_by(_events.c.id)
-    .limit(bindparam("limit", type_=Integer))
-)
-_PG_SNAPSHOT = select(text("pg_current_snapshot()::text"))
-_ID_PAGE = (
-    select(_events)
-    .where(_events.c.id > bindparam("last_id", type_=BigInteger))
-    .order_by(_events.c.id)
-    .limit(bindparam("limit", type_=Integer))
+
+
+def _id_page() -> Any:
+    # On SQLite an event's id is its transaction's place in commit order, and nothing
+    # is ever in progress: the same page, with ids for transaction ids and no xip.
+    id_ = _events.c.id
+    return (
+        select(_events)
+        .where(
+            id_ >= bindparam("lo_xmax", type_=BigInteger),
+            id_ < bindparam("hi_xmax", type_=BigInteger),
+            id_ > bindparam("last_id", type_=BigInteger),
+        )
+        .order_by(id_)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+_FEED_PAGE = Statement(_id_page(), postgresql=_feed_page(_events.c.txid))
+# SQLite's snapshot: every id up to the last one committed (ids only ever grow).
+_next_id = cast(func.coalesce(func.max(_events.c.id), 0) + 1, String)
+_CURRENT_SNAPSHOT = Statement(
+    select(_next_id + ":" + _next_id + ":"),
+    postgresql=select(text("pg_current_snapshot()::text")),
 )
 
 
-def read_feed(cursor: Cursor, limit: int) -> tuple[list[RowMapping], Cursor]:
+def read_feed(cursor: Cursor, limit: int) -> tuple[list[dict[str, Any]], Cursor]:
     """Up to ``limit`` events after ``cursor`` in feed order, and the cursor after them."""
-    if db.session.get_bind().dialect.name != "postgresql":
-        rows = execute(_ID_PAGE, {"last_id": cursor.last_id, "limit": limit}).mappings().all()
-        return rows, Cursor(last_id=rows[-1]["id"] if rows else cursor.last_id)
-    hi = cursor.hi or Snapshot.parse(execute(_PG_SNAPSHOT).scalar_one())
+    hi = cursor.hi or Snapshot.parse(_CURRENT_SNAPSHOT.scalar())
     params = {
         "lo_xmin": cursor.lo.xmin,
         "lo_xmax": cursor.lo.xmax,
@@ -402,14 +415,16 @@ def read_feed(cursor: Cursor, limit: int) -> tuple[list[RowMapping], Cursor]:
         "last_id": cursor.last_id,
         "limit": limit + 1,  # one more tells whether the batch goes on
     }
-    rows = execute(_PG_PAGE, params).mappings().all()
+    rows = _FEED_PAGE.mappings(params)
     if len(rows) > limit:
         rows = rows[:limit]
         return rows, Cursor(cursor.lo, hi, rows[-1]["id"])
     return rows, Cursor(lo=hi)
 
 
+_PRUNE = Statement(delete(_events).where(_events.c.occurred_at < bindparam("before")))
+
+
 def prune(before: datetime) -> int:
     """Delete the events that occurred before ``before``; return how many."""
-    result = execute(delete(_events).where(_events.c.occurred_at < before))
-    return result.rowcount
+    return _PRUNE.run({"before": before})

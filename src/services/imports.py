@@ -10,19 +10,23 @@ from typing import Any, TextIO
 
 from sqlalchemy import bindparam, func, select
 
+from src.database import Statement, transaction
 from src.models import Course, Student
 from src.models.student import email_key
-from src.services import execute
 from src.services.batches import MAX_PAIRS, BatchRejected, enroll_batch
 from src.services.enrollments import lock_courses
 
 HEADER = ["student_email", "course_code"]
 
-_STUDENTS_BY_EMAIL = select(Student.email_key, Student.id).where(
-    Student.email_key.in_(bindparam("keys", expanding=True))
+_STUDENTS_BY_EMAIL = Statement(
+    select(Student.email_key, Student.id).where(
+        Student.email_key.in_(bindparam("keys", expanding=True))
+    )
 )
-_COURSES_BY_CODE = select(func.lower(Course.code), Course.id).where(
-    func.lower(Course.code).in_(bindparam("keys", expanding=True))
+_COURSES_BY_CODE = Statement(
+    select(func.lower(Course.code), Course.id).where(
+        func.lower(Course.code).in_(bindparam("keys", expanding=True))
+    )
 )
 
 
@@ -47,10 +51,10 @@ def _chunks(items: list[Any], size: int = MAX_PAIRS) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _resolve(statement: Any, keys: set[str]) -> dict[str, int]:
+def _resolve(statement: Statement, keys: set[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     for chunk in _chunks(sorted(keys)):
-        found.update(execute(statement, {"keys": chunk}).all())
+        found.update((key, id_) for key, id_ in statement.rows({"keys": chunk}))
     return found
 
 
@@ -76,13 +80,24 @@ def _read(csv_file: TextIO) -> list[tuple[int, str, str]]:
 def import_csv(
     csv_file: TextIO,
     *,
+    dry_run: bool = False,
     progress: Callable[[int], AbstractContextManager[Any]] | None = None,
 ) -> ImportResult:
-    """Enroll every pair of the file in the caller's transaction, all or nothing.
+    """Enroll every pair of the file in one transaction, all or nothing.
 
-    Raises :class:`ImportRejected` with every bad line; the caller then rolls back.
-    A dry run is this, rolled back.
+    Raises :class:`ImportRejected` with every bad line, and writes nothing. A dry run
+    is this, rolled back.
     """
+    with transaction() as block:
+        result = _import(csv_file, progress)
+        if dry_run:
+            block.rollback()
+    return result
+
+
+def _import(
+    csv_file: TextIO, progress: Callable[[int], AbstractContextManager[Any]] | None
+) -> ImportResult:
     rows = _read(csv_file)
     students = _resolve(_STUDENTS_BY_EMAIL, {email for _, email, _ in rows})
     courses = _resolve(_COURSES_BY_CODE, {code for _, _, code in rows})

@@ -2,106 +2,146 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, select, union
+from sqlalchemy import bindparam, delete, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
+from src.database import Listing, Page, Statement, savepoint, transaction
 from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
-from src.extensions import db
 from src.models import Student, StudentCourse, WaitlistEntry
 from src.models.student import email_key
-from src.services import (
-    STUDENT_COLUMNS,
-    Precondition,
-    ResourceList,
-    events,
-    execute,
-    waitlists,
-)
+from src.services import STUDENT_COLUMNS, Precondition, events, waitlists
 from src.services.enrollments import lock_courses
 
+_students = Student.__table__
+_student_id = bindparam("student_id")
+_all = select(*_students.c).order_by(_students.c.id)
+# email_key: the address as uniqueness compares it, the same on every database.
+_with_email = _students.c.email_key == bindparam("email_key")
+_LIST = Listing(_all, select(func.count()).select_from(_students), STUDENT_COLUMNS)
+_LIST_WITH_EMAIL = Listing(
+    _all.where(_with_email), select(func.count()).where(_with_email), STUDENT_COLUMNS
+)
 
-def get_student(student_id: int, *, lock: bool = False) -> Student:
-    """Return the student with ``student_id`` or raise :class:`StudentNotFound`.
 
-    With ``lock``, its row is locked against other changes (not against enrollments).
-    """
-    if lock:
-        student = db.session.get(
-            Student, student_id, with_for_update={"key_share": True}, populate_existing=True
-        )
-    else:
-        student = db.session.get(Student, student_id)
+def list_students(limit: int, offset: int, email: str | None = None) -> Page:
+    """A page of the students in id order: all, or the one with ``email`` in any case."""
+    if email is None:
+        return _LIST.page({}, limit, offset)  # type: ignore[return-value]
+    return _LIST_WITH_EMAIL.page({"email_key": email_key(email)}, limit, offset)  # type: ignore[return-value]
+
+
+_STUDENT = Statement(select(_students).where(_students.c.id == _student_id))
+
+
+def get_student(student_id: int) -> dict[str, Any]:
+    """The student with ``student_id``; :class:`StudentNotFound` if there is none."""
+    student = _STUDENT.first({"student_id": student_id})
     if student is None:
         raise StudentNotFound(student_id)
     return student
 
 
-#: All students, or the one with ``?email=`` (any case), in id order.
-STUDENTS = ResourceList(
-    Student.__table__, "email", columns=STUDENT_COLUMNS, key_column="email_key", key=email_key
+#: What a request may set: every column but the id, the timestamps and the email key.
+_FIELDS = ("first_name", "last_name", "email")
+_CREATE = Statement(
+    insert(_students)
+    .values({name: bindparam(name) for name in (*_FIELDS, "email_key")})
+    .returning(*_students.c)
 )
 
 
-def _flush_or_email_taken() -> None:
-    # The unique indexes on email_key (and lower(email)) are the only constraints a valid
-    # student can break, and the guard against two requests racing for one address.
+def create_student(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Add a student; :class:`EmailTaken` if the address is in use in any case."""
     try:
-        db.session.flush()
+        with transaction():
+            return _CREATE.first({**data, "email_key": email_key(data["email"])})  # type: ignore[return-value]
+    except IntegrityError as error:
+        # The unique indexes on email_key (and lower(email)) are the only constraints a
+        # valid student can break, and the guard against two requests racing.
+        raise EmailTaken() from error
+
+
+# Locked against other changes of the student (not against enrollments).
+_LOCK = Statement(
+    select(_students).where(_students.c.id == _student_id).with_for_update(key_share=True)
+)
+_UPDATE = Statement(
+    update(_students)
+    .where(_students.c.id == _student_id)
+    .values({name: bindparam(name) for name in (*_FIELDS, "email_key")})
+    .returning(*_students.c)
+)
+
+
+def update_student(
+    student_id: int, changes: Mapping[str, Any], precondition: Precondition | None = None
+) -> dict[str, Any]:
+    """Apply a partial update to a student, if ``precondition`` accepts it as it is."""
+    try:
+        with transaction():
+            student = _LOCK.first({"student_id": student_id})
+            if student is None:
+                raise StudentNotFound(student_id)
+            if precondition is not None:
+                precondition(student)
+            changed = {name: value for name, value in changes.items() if student[name] != value}
+            if not changed:
+                return student
+            values = {name: changed.get(name, student[name]) for name in _FIELDS}
+            values["email_key"] = (
+                email_key(changed["email"]) if "email" in changed else student["email_key"]
+            )
+            return _UPDATE.first(values | {"student_id": student_id})  # type: ignore[return-value]
     except IntegrityError as error:
         raise EmailTaken() from error
 
 
-def create_student(data: dict[str, Any]) -> Student:
-    """Add a student; raise :class:`EmailTaken` if the address is in use in any case."""
-    student = Student(**data)
-    db.session.add(student)
-    _flush_or_email_taken()
-    return student
-
-
-def update_student(
-    student_id: int, changes: dict[str, Any], precondition: Precondition | None = None
-) -> Student:
-    """Apply a partial update to a student, if ``precondition`` accepts it as it is."""
-    student = get_student(student_id, lock=precondition is not None)
-    if precondition is not None:
-        precondition(student)
-    for name, value in changes.items():
-        setattr(student, name, value)
-    _flush_or_email_taken()
-    return student
-
-
-_COURSES_OF_STUDENT = union(
-    select(StudentCourse.course_id).where(StudentCourse.student_id == bindparam("student_id")),
-    select(WaitlistEntry.course_id).where(WaitlistEntry.student_id == bindparam("student_id")),
+_COURSES_OF_STUDENT = Statement(
+    union(
+        select(StudentCourse.course_id).where(StudentCourse.student_id == _student_id),
+        select(WaitlistEntry.course_id).where(WaitlistEntry.student_id == _student_id),
+    )
+)
+_LOCK_FOR_DELETE = Statement(
+    select(_students).where(_students.c.id == _student_id).with_for_update()
 )
 #: Attempts to lock a student's courses before another transaction adds one.
 _LOCK_ATTEMPTS = 10
 
 
-def _lock_student_and_courses(student_id: int) -> tuple[Student, list[RowMapping]]:
+class _JoinedMeanwhile(Exception):
+    """The student took a seat or a place in a course that is not locked yet."""
+
+
+def _lock_student_and_courses(student_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Lock the courses the student holds a seat or a place in, then the student.
 
     Courses first, in id order, as enrolling locks its course before the student's row
     (its foreign-key check): the other order could deadlock. A course the student
-    joined between the first read and the student's lock means starting again.
+    joined between the first read and the student's lock means starting again, with
+    the locks of the attempt released.
     """
     params = {"student_id": student_id}
     for _ in range(_LOCK_ATTEMPTS):
-        seen = set(execute(_COURSES_OF_STUDENT, params).scalars())
-        attempt = db.session.begin_nested()
-        courses = lock_courses(seen)
-        student = db.session.get(Student, student_id, with_for_update=True, populate_existing=True)
-        if student is None:
-            attempt.rollback()
-            raise StudentNotFound(student_id)
-        if set(execute(_COURSES_OF_STUDENT, params).scalars()) <= seen:
-            return student, courses
-        attempt.rollback()
+        seen = {row[0] for row in _COURSES_OF_STUDENT.rows(params)}
+        try:
+            with savepoint():
+                courses = lock_courses(seen)
+                student = _LOCK_FOR_DELETE.first(params)
+                if student is None:
+                    raise StudentNotFound(student_id)
+                if not {row[0] for row in _COURSES_OF_STUDENT.rows(params)} <= seen:
+                    raise _JoinedMeanwhile
+        except _JoinedMeanwhile:
+            continue
+        return student, courses
     raise StudentBusy(student_id)
+
+
+_DELETE = Statement(delete(_students).where(_students.c.id == _student_id))
 
 
 def delete_student(student_id: int, precondition: Precondition | None = None) -> None:
@@ -109,12 +149,13 @@ def delete_student(student_id: int, precondition: Precondition | None = None) ->
     recorded as dropped and each place in line as left (reason ``student-deleted``),
     and the seats they free go to the first in line.
     """
-    student, courses = _lock_student_and_courses(student_id)
-    if precondition is not None:
-        precondition(student)
-    events.drop_all_of_student(student_id)
-    waitlists.leave_all_of_student(student_id)
-    db.session.execute(delete(Student).where(Student.id == student_id))
-    for course in courses:
-        if waitlists.has_waitlist(course):
-            waitlists.fill_free_seats(course["id"], course["capacity"], "seat-freed")
+    with transaction():
+        student, courses = _lock_student_and_courses(student_id)
+        if precondition is not None:
+            precondition(student)
+        events.drop_all_of_student(student_id)
+        waitlists.leave_all_of_student(student_id)
+        _DELETE.run({"student_id": student_id})
+        for course in courses:
+            if waitlists.has_waitlist(course):
+                waitlists.fill_free_seats(course["id"], course["capacity"], "seat-freed")

@@ -8,7 +8,8 @@ line. It follows that a course whose ``waitlist_capacity`` is 0 has nobody waiti
 (lowering it below the line's length is refused), and the hot paths skip every
 waitlist statement for such courses.
 
-Every function here expects the caller to hold the course's row lock.
+Every function that changes a line expects the caller to hold the course's row lock,
+in a transaction.
 """
 
 from __future__ import annotations
@@ -16,21 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import (
-    Integer,
-    bindparam,
-    delete,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-)
+from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
+from src.database import Listing, Page, Statement
 from src.exceptions import CapacityBelowWaitlist, CourseFull, CourseNotFound, WaitlistFull
 from src.models import Course, Student, StudentCourse, WaitlistEntry
-from src.services import PagedQuery, events, execute
+from src.services import STUDENT_COLUMNS, events
 
 _entries = WaitlistEntry.__table__
 _enrollments = StudentCourse.__table__
@@ -39,6 +32,11 @@ _courses = Course.__table__
 _student_id = bindparam("student_id")
 _course_id = bindparam("course_id")
 _ahead = aliased(WaitlistEntry.__table__, name="ahead")
+
+
+def has_waitlist(course: Mapping[str, Any]) -> bool:
+    """Whether anyone can be waiting for this course (see the module's doc)."""
+    return course["waitlist_capacity"] != 0
 
 
 def position_of(entry: Any) -> Any:
@@ -50,21 +48,9 @@ def position_of(entry: Any) -> Any:
     )
 
 
-#: The courses a student waits for, in the order they joined, with their places.
-WAITING_COURSES_QUERY = (
-    select(
-        *_courses.c,
-        literal("waitlisted").label("status"),
-        position_of(_entries).label("waitlist_position"),
-        _entries.c.waitlisted_at,
-    )
-    .join_from(_entries, _courses, _entries.c.course_id == _courses.c.id)
-    .where(_entries.c.student_id == _student_id)
-)
-STUDENT_WAITING = PagedQuery(WAITING_COURSES_QUERY.order_by(_entries.c.id))
-
-#: A course's line, in order, with each student's place.
-COURSE_LINE = PagedQuery(
+_LINE_LENGTH = select(func.count()).where(_entries.c.course_id == _course_id)
+# No row when there is no such course.
+_LINE = Listing(
     select(
         *_students.c,
         func.row_number().over(order_by=_entries.c.id).label("waitlist_position"),
@@ -72,48 +58,98 @@ COURSE_LINE = PagedQuery(
     )
     .join_from(_entries, _students, _entries.c.student_id == _students.c.id)
     .where(_entries.c.course_id == _course_id)
-    .order_by(_entries.c.id)
+    .order_by(_entries.c.id),
+    select(_LINE_LENGTH.scalar_subquery()).where(_courses.c.id == _course_id),
+    (*STUDENT_COLUMNS, "waitlist_position", "waitlisted_at"),
+    order=("waitlist_position",),
 )
 
-_LINE_LENGTH = select(func.count()).where(_entries.c.course_id == _course_id)
-# NULL when there is no such course: one statement answers the 404 and the total.
-_COURSE_LINE_TOTAL = select(_LINE_LENGTH.scalar_subquery()).where(_courses.c.id == _course_id)
+
+def line(course_id: int, limit: int, offset: int) -> Page:
+    """A page of the course's line, first in line first, with each student's place;
+    :class:`CourseNotFound` if there is no such course."""
+    page = _LINE.page({"course_id": course_id}, limit, offset)
+    if page is None:
+        raise CourseNotFound(course_id)
+    return page
+
+
+_COUNT_LINE = Statement(_LINE_LENGTH)
 _JOIN = events.Recorded(
     insert(_entries)
     .values(student_id=_student_id, course_id=_course_id)
     .returning(_entries.c.student_id, _entries.c.course_id, _entries.c.waitlisted_at),
     "waitlisted",
 )
+
+
+def join(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
+    """Put the student at the end of the full course's line; return the course with
+    ``status``, ``waitlist_position`` and ``waitlisted_at``.
+
+    :class:`CourseFull` when the course has no waitlist, :class:`WaitlistFull` when its
+    line is as long as ``waitlist_capacity`` allows.
+    """
+    if not has_waitlist(course):
+        raise CourseFull(course["id"], course["capacity"])
+    waiting = _COUNT_LINE.scalar({"course_id": course["id"]})
+    limit = course["waitlist_capacity"]
+    if limit is not None and waiting >= limit:
+        raise WaitlistFull(course["id"], limit)
+    joined = _JOIN.execute({"student_id": student_id, "course_id": course["id"]})
+    return {
+        **course,
+        "status": "waitlisted",
+        "waitlist_position": waiting + 1,
+        "waitlisted_at": joined[0]["waitlisted_at"],
+    }
+
+
 _LEAVE = events.Recorded(
     delete(_entries)
     .where(_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
     .returning(_entries.c.student_id, _entries.c.course_id),
     "left_waitlist",
 )
+
+
+def leave(student_id: int, course_id: int) -> bool:
+    """Take the student out of the course's line; whether they were in it."""
+    return bool(_LEAVE.execute({"student_id": student_id, "course_id": course_id}))
+
+
 _LEAVE_ALL_OF_STUDENT = events.Recorded(
     delete(_entries)
     .where(_entries.c.student_id == _student_id)
     .returning(_entries.c.student_id, _entries.c.course_id),
     "left_waitlist",
 )
+
+
+def leave_all_of_student(student_id: int) -> None:
+    """Take a student who is being deleted out of every line (reason ``student-deleted``);
+    the caller holds the locks of those courses."""
+    _LEAVE_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
+
+
 _capacity = bindparam("capacity", type_=Integer)
-_line = (
+_in_line = (
     select(_entries.c.id, func.row_number().over(order_by=_entries.c.id).label("place"))
     .where(_entries.c.course_id == _course_id)
     .subquery()
 )
-#: The entries that free seats go to: the first in line, as many as seats are free.
-_FIRST_IN_LINE = (
-    select(_line.c.id)
+# The entries that free seats go to: the first in line, as many as seats are free.
+_FIRST_IN_LINE = Statement(
+    select(_in_line.c.id)
     .where(
         or_(
             _capacity.is_(None),
-            _line.c.place
+            _in_line.c.place
             <= _capacity
             - select(func.count()).where(_enrollments.c.course_id == _course_id).scalar_subquery(),
         )
     )
-    .order_by(_line.c.id)
+    .order_by(_in_line.c.id)
 )
 _ids = bindparam("ids", expanding=True)
 _PROMOTE = events.Recorded(
@@ -127,58 +163,7 @@ _PROMOTE = events.Recorded(
     .returning(_enrollments.c.student_id, _enrollments.c.course_id),
     "promoted",
 )
-_REMOVE = delete(_entries).where(_entries.c.id.in_(_ids))
-
-
-def has_waitlist(course: Mapping[str, Any]) -> bool:
-    """Whether anyone can be waiting for this course (see the module's doc)."""
-    return course["waitlist_capacity"] != 0
-
-
-def count_line(course_id: int) -> int:
-    """How many students wait for the course; :class:`CourseNotFound` if none such."""
-    total = execute(_COURSE_LINE_TOTAL, {"course_id": course_id}).scalar()
-    if total is None:
-        raise CourseNotFound(course_id)
-    return total
-
-
-def line_length(course_id: int) -> int:
-    """How many students wait for the course."""
-    return execute(_LINE_LENGTH, {"course_id": course_id}).scalar_one()
-
-
-def join(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
-    """Put the student at the end of the full course's line; return the course with
-    ``status``, ``waitlist_position`` and ``waitlisted_at``.
-
-    :class:`CourseFull` when the course has no waitlist, :class:`WaitlistFull` when its
-    line is as long as ``waitlist_capacity`` allows.
-    """
-    if not has_waitlist(course):
-        raise CourseFull(course["id"], course["capacity"])
-    waiting = line_length(course["id"])
-    limit = course["waitlist_capacity"]
-    if limit is not None and waiting >= limit:
-        raise WaitlistFull(course["id"], limit)
-    joined = _JOIN.execute({"student_id": student_id, "course_id": course["id"]})
-    return {
-        **course,
-        "status": "waitlisted",
-        "waitlist_position": waiting + 1,
-        "waitlisted_at": joined[0]["waitlisted_at"],
-    }
-
-
-def leave(student_id: int, course_id: int) -> bool:
-    """Take the student out of the course's line; whether they were in it."""
-    return bool(_LEAVE.execute({"student_id": student_id, "course_id": course_id}))
-
-
-def leave_all_of_student(student_id: int) -> None:
-    """Take a student who is being deleted out of every line (reason ``student-deleted``);
-    the caller holds the locks of those courses."""
-    _LEAVE_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
+_REMOVE_FROM_LINE = Statement(delete(_entries).where(_entries.c.id.in_(_ids)))
 
 
 def fill_free_seats(course_id: int, capacity: int | None, reason: str) -> int:
@@ -186,12 +171,11 @@ def fill_free_seats(course_id: int, capacity: int | None, reason: str) -> int:
 
     Each promotion is recorded as ``promoted`` by the system, with ``reason``.
     """
-    params = {"course_id": course_id, "capacity": capacity}
-    ids = execute(_FIRST_IN_LINE, params).scalars().all()
+    ids = [row[0] for row in _FIRST_IN_LINE.rows({"course_id": course_id, "capacity": capacity})]
     if not ids:
         return 0
     _PROMOTE.execute({"ids": ids}, reason=reason, actor=events.SYSTEM)
-    execute(_REMOVE, {"ids": ids})
+    _REMOVE_FROM_LINE.run({"ids": ids})
     return len(ids)
 
 
@@ -199,6 +183,6 @@ def check_new_waitlist_capacity(course_id: int, waitlist_capacity: int | None) -
     """Refuse a waitlist capacity below the number of students waiting."""
     if waitlist_capacity is None:
         return
-    waiting = line_length(course_id)
+    waiting = _COUNT_LINE.scalar({"course_id": course_id})
     if waiting > waitlist_capacity:
         raise CapacityBelowWaitlist(waitlist_capacity, waiting)

@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from src.extensions import db
+from src.database import db
 from src.models import EnrollmentEvent, StudentCourse
 from tests.api.test_races import race
 from tests.api.test_student_courses import enrollment_rows

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from src.extensions import db
+from src.database import db
 from src.models import Course
 from tests.conftest import COURSE_FIELDS, assert_problem
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from src.extensions import db
+from src.database import db
 from src.models import StudentCourse
 from tests.api.test_events import follow
 
@@ -200,7 +200,7 @@ def test_a_poller_sees_every_committed_event_exactly_once_while_writers_race(app
 def test_a_page_at_the_end_of_a_million_events_reads_an_index(engine):
     """The feed's page query, on a feed of 1,000,000 events written by as many
     transactions, reads the recent ones through the txid index, not the table."""
-    from src.services.events import _PG_PAGE
+    from src.services.events import _FEED_PAGE
 
     with engine.begin() as connection:
         connection.execute(
@@ -210,7 +210,7 @@ def test_a_page_at_the_end_of_a_million_events_reads_an_index(engine):
             )
         )
         connection.execute(text("ANALYZE enrollment_events"))
-    sql = str(_PG_PAGE.compile(dialect=engine.dialect))
+    sql = str(_FEED_PAGE.postgresql.compile(dialect=engine.dialect))
     # A client caught up to transaction 1,000,900 of 1,001,000, and one still running.
     params = {
         "lo_xmin": 1_000_900,

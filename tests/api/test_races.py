@@ -9,7 +9,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import func, select
 
-from src.extensions import db
+from src.database import db
 from src.models import Course, Student
 
 

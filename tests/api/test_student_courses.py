@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from src.extensions import db
+from src.database import db
 from src.models import Course, Student, StudentCourse
 from tests.api.test_races import race
 from tests.conftest import COURSE_FIELDS, assert_problem
@@ -422,3 +422,10 @@ def test_student_model_sees_enrollments(client, student, course):
 
     loaded = db.session.get(Student, student["id"], options=[selectinload(Student.courses)])
     assert [c.id for c in loaded.courses] == [course["id"]]
+
+
+@pytest.mark.parametrize("status", ["enrolled", "waitlisted", "all"])
+def test_the_courses_of_an_unknown_student_are_404_whatever_the_status(client, status):
+    response = client.get(f"/students/999/courses?status={status}&offset=50")
+
+    assert_problem(response, 404, "student-not-found")

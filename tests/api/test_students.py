@@ -8,7 +8,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import func, select
 
-from src.extensions import db
+from src.database import db
 from src.models import Student
 from tests.conftest import assert_problem
 

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import create_engine, text
 
-from src.extensions import db
+from src.database import db
 from tests.api.test_events import follow
 from tests.api.test_races import race
 from tests.api.test_waitlists import enrolled, line

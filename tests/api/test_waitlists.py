@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select
 
-from src.extensions import db
+from src.database import db
 from src.models import EnrollmentEvent, StudentCourse, WaitlistEntry
 from tests.conftest import COURSE_FIELDS, assert_problem, new_key
 

@@ -24,7 +24,7 @@ from schemathesis.engine import from_schema as engine_for
 from schemathesis.engine.run import PhaseName
 from schemathesis.transport.wsgi import WSGITransport
 
-from src.extensions import db
+from src.database import db
 from tests.conftest import empty_tables, make_app, new_key
 
 SEED = os.environ.get("CONTRACT_SEED", "20231001")

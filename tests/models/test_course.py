@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from src.extensions import db
+from src.database import db
 from src.models import Course
 
 

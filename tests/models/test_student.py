@@ -7,7 +7,7 @@ from datetime import UTC
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from src.extensions import db
+from src.database import db
 from src.models import Student
 
 

@@ -8,7 +8,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from src.extensions import db
+from src.database import db
 from src.models import ApiKey
 from tests.conftest import new_key
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 from sqlalchemy import event, select, text
 
-from src.extensions import db
+from src.database import db
 from src.models import ApiKey, Student
 from tests.conftest import make_app, new_key
 from tests.security.conftest import client_with
@@ -100,11 +99,7 @@ def test_rate_limit_without_a_key_counts_per_address(database_url):
     assert anonymous.get("/health/live").status_code == 200  # health checks are exempt
 
 
-@pytest.mark.skipif(
-    not os.environ.get("TEST_REDIS_URL"), reason="needs Redis: set TEST_REDIS_URL (CI does)"
-)
-def test_rate_limits_are_shared_through_redis(app, database_url):
-    redis_url = os.environ["TEST_REDIS_URL"]
+def test_rate_limits_are_shared_through_redis(app, database_url, redis_url):
     workers = [
         _limited_app(database_url, "4/minute", RATELIMIT_STORAGE_URI=redis_url) for _ in range(2)
     ]

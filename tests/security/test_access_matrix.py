@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from src.auth import allow, public
+from src.auth.access import allow, public
 from tests.conftest import make_app
 from tests.security.conftest import World, client_with
 

@@ -6,8 +6,8 @@ import time
 
 from alembic import command
 
-from src.auth import KEY_CACHE_SECONDS
-from src.extensions import db
+from src.auth.caches import KEY_CACHE_SECONDS
+from src.database import db
 from tests.conftest import alembic_config, make_app
 from tests.security.conftest import client_with
 
