@@ -21,8 +21,8 @@ $(INSTALLED): requirements.txt requirements-dev.txt
 
 install: $(INSTALLED) ## Create the virtual environment and install everything.
 
-test: $(INSTALLED) ## Run the whole test suite (PostgreSQL when TEST_DATABASE_URL is set).
-	$(BIN)/pytest
+test: $(INSTALLED) ## The whole suite: on SQLite, then on PostgreSQL when reachable (scripts/test.py).
+	$(BIN)/python scripts/test.py $(PYTEST_ARGS)
 
 migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) to the latest schema.
 	$(BIN)/alembic upgrade head
