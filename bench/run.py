@@ -21,9 +21,10 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -77,11 +78,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(name: str, argv: list[str], env: dict, port: int):
-    """Run a server until the block ends; wait until it answers."""
+def serve(name: str, argv: list[str], env: dict, port: int, cwd: Path = ROOT):
+    """Run a server (from ``cwd``) until the block ends; wait until it answers."""
     logfile = open(ROOT / "bench" / f".{name}.log", "w")  # noqa: SIM115
     process = subprocess.Popen(
-        argv, cwd=ROOT, env={**os.environ, **env}, stdout=logfile, stderr=logfile
+        argv, cwd=cwd, env={**os.environ, **env}, stdout=logfile, stderr=logfile
     )
     try:
         for _ in range(200):
@@ -97,6 +98,41 @@ def serve(name: str, argv: list[str], env: dict, port: int):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
         logfile.close()
+
+
+@contextmanager
+def worktree(ref: str):
+    """The project's code at ``ref``, checked out beside this one for the block."""
+    sha = run("git", "rev-parse", "--verify", f"{ref}^{{commit}}", capture=True).strip()
+    folder = Path(tempfile.mkdtemp(prefix=f"registrar-{sha[:8]}-"))
+    run("git", "worktree", "add", "--detach", "--force", str(folder), sha, capture=True)
+    try:
+        yield folder
+    finally:
+        run("git", "worktree", "remove", "--force", str(folder), capture=True)
+
+
+def report_comparison(args: argparse.Namespace, results: dict[str, dict]) -> None:
+    """Print an A/B run (the current code against --before) and keep it in bench/.compare.json."""
+    lines = [f"current code against {args.before}, {args.rounds} alternating rounds:"]
+    summary: dict[str, Any] = {"before": args.before, "requests": {}}
+    for name, sides in results.items():
+        runs = sides["runs"]
+        now = [a["rps"] / f["rps"] for a, f in zip(runs["project"], runs["floor"], strict=True)]
+        then = [b["rps"] / f["rps"] for b, f in zip(runs["before"], runs["floor"], strict=True)]
+        gain = [a["rps"] / b["rps"] for a, b in zip(runs["project"], runs["before"], strict=True)]
+        summary["requests"][name] = {
+            "project/floor": [round(r, 3) for r in now],
+            "before/floor": [round(r, 3) for r in then],
+            "project/before": [round(r, 3) for r in gain],
+        }
+        lines.append(
+            f"  {name}: project/floor {statistics.median(now):.3f}, "
+            f"before/floor {statistics.median(then):.3f}, project/before "
+            f"{statistics.median(gain):.3f} (by round {', '.join(f'{g:.3f}' for g in gain)})"
+        )
+    log("\n".join(lines))
+    (ROOT / "bench" / ".compare.json").write_text(json.dumps(summary, indent=1))
 
 
 def wrk(url: str, script: str, seconds: int, connections: int, env: dict) -> dict:
@@ -150,6 +186,7 @@ def side_by_side(
     result: dict[str, Any] = {
         name: sorted(runs[name], key=lambda r: r["rps"])[args.rounds // 2] for name in names
     }
+    result["runs"] = runs
     first, second = names[:2]
     pairs = list(zip(runs[first], runs[second], strict=True))
     result["ratios"] = [round(a["rps"] / b["rps"], 3) for a, b in pairs]
@@ -262,6 +299,19 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--scale", type=int, default=10, help="grow enrollments this many times")
     parser.add_argument("--database", default="registrar_bench")
+    parser.add_argument(
+        "--before",
+        metavar="REF",
+        help="also serve the project as it was at this git commit, beside the current code, "
+        "in the same alternating rounds, and report both",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("all", "hot"),
+        default="all",
+        help="hot: only the three hot-path requests, of the project, --before and the floor "
+        "(an A/B run of one change); printed and saved in bench/.compare.json, not in the report",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: apt-get install wrk")
@@ -329,31 +379,52 @@ def main() -> None:
         "--no-access-log",
     ]  # fmt: skip
     results: dict[str, dict[str, dict]] = {}
-    with (
-        serve("project", [str(BIN / "gunicorn"), "wsgi:app"], project_env, project_port) as project,
-        serve("floor", floor_argv, floor_env, floor_port) as floor,
-        serve("peer_flask", flask_argv, floor_env, flask_port) as peer_flask,
-        serve("peer_fastapi", fastapi_argv, floor_env, fastapi_port) as peer_fastapi,
-    ):
+    hot_only = args.only == "hot"
+    with ExitStack() as servers:
+        gunicorn = [str(BIN / "gunicorn"), "wsgi:app"]
+        project = servers.enter_context(serve("project", gunicorn, project_env, project_port))
+        before = before_port = None
+        if args.before:
+            before_port = free_port()
+            code = servers.enter_context(worktree(args.before))
+            before_env = {**project_env, "PORT": str(before_port)}
+            before = servers.enter_context(
+                serve("before", gunicorn, before_env, before_port, cwd=code)
+            )
+        floor = servers.enter_context(serve("floor", floor_argv, floor_env, floor_port))
+        peers = {}
+        if not hot_only:
+            peers["peer_flask"] = servers.enter_context(
+                serve("peer_flask", flask_argv, floor_env, flask_port)
+            )
+            peers["peer_fastapi"] = servers.enter_context(
+                serve("peer_fastapi", fastapi_argv, floor_env, fastapi_port)
+            )
         for name, script in (
             ("GET /students/<id>/courses", "read.lua"),
             ("enroll + unenroll", "cycle.lua"),
             ("GET /courses", "courses.lua"),
         ):
             log(f"== {name}")
-            sides = {
-                "project": (project, {**lua_env, "BENCH_KEY": key}),
-                "floor": (floor, lua_env),
-                "peer_flask": (peer_flask, lua_env),
-                "peer_fastapi": (peer_fastapi, lua_env),
-            }
+            sides = {"project": (project, {**lua_env, "BENCH_KEY": key})}
+            if before:
+                sides["before"] = (before, {**lua_env, "BENCH_KEY": key})
+            sides["floor"] = (floor, lua_env)
+            sides.update({peer: (url, lua_env) for peer, url in peers.items()})
             results[name] = side_by_side(sides, script, args)
             for side in sides:
                 log(f"   {side:12} {results[name][side]}")
             log(f"   project/other by round: {results[name]['ratios_vs']}")
+        if hot_only:
+            report_comparison(args, results)
+            return
 
         log("== registration rush: 2,000 students, 20 courses of 30 seats, 32 connections")
-        rushes = registration_rush(args, project_port, floor_port, key)
+        rush_sides = {"project": (project_port, key)}
+        if before_port:
+            rush_sides["before"] = (before_port, key)
+        rush_sides["floor"] = (floor_port, "")
+        rushes = registration_rush(args, rush_sides)
         log(f"   {rushes}")
 
         log("== bulk: 1,000 new pairs in one batch request; a 100,000-line CSV import")
@@ -449,13 +520,15 @@ RUSH_STUDENTS, RUSH_COURSES, RUSH_SEATS, RUSH_CONNECTIONS = 2000, 20, 30, 32
 
 
 def registration_rush(
-    args: argparse.Namespace, project_port: int, floor_port: int, key: str
+    args: argparse.Namespace, sides: dict[str, tuple[int, str]]
 ) -> dict[str, Any]:
-    """Two rushes per side, alternating (project, floor, floor, project), each on 20
-    new courses; after each, no course may hold more students than its seats."""
+    """Two rushes per side (a port and a key), alternating (project, floor, floor,
+    project; ``before`` between them when given), each on 20 new courses; after each,
+    no course may hold more students than its seats."""
     students = list(range(1, RUSH_STUDENTS + 1))
-    runs: dict[str, list[dict]] = {"project": [], "floor": []}
-    for n, side in enumerate(("project", "floor", "floor", "project")):
+    runs: dict[str, list[dict]] = {side: [] for side in sides}
+    order = list(sides)
+    for n, side in enumerate([*order, *reversed(order)]):
         ids = [
             int(i)
             for i in psql(
@@ -465,7 +538,7 @@ def registration_rush(
                 f"FROM generate_series(1, {RUSH_COURSES}) k RETURNING id",
             ).split()
         ]
-        port, side_key = (project_port, key) if side == "project" else (floor_port, "")
+        port, side_key = sides[side]
         result = rush.rush(port, side_key, students, ids, RUSH_CONNECTIONS, seed=n)
         over = psql(
             args.database,
@@ -485,11 +558,15 @@ def registration_rush(
         assert seats == result["enrolled"] == RUSH_SEATS * RUSH_COURSES, (seats, result)  # noqa: S101
         runs[side].append(result)
         log(f"   {side:8} {result}")
-    ratios = [
-        round(p["enrollments_per_s"] / f["enrollments_per_s"], 3)
-        for p, f in zip(runs["project"], runs["floor"], strict=True)
-    ]
-    return {"runs": runs, "ratios": ratios}
+    ratios = {
+        side: [
+            round(p["enrollments_per_s"] / f["enrollments_per_s"], 3)
+            for p, f in zip(runs[side], runs["floor"], strict=True)
+        ]
+        for side in sides
+        if side != "floor"
+    }
+    return {"runs": runs, "ratios": ratios["project"], "ratios_by_side": ratios}
 
 
 def rush_lines(rushes: dict[str, Any]) -> list[str]:
@@ -515,6 +592,32 @@ def rush_lines(rushes: dict[str, Any]) -> list[str]:
         f"Project/floor enrollments per second: **{statistics.median(rushes['ratios']):.2f}** "
         f"(by round {by_round}).",
     ]
+    return lines
+
+
+def before_and_after_lines(args: argparse.Namespace, results: dict, rushes: dict) -> list[str]:
+    """The report's table of the current code against the code at ``--before``."""
+    lines = [
+        f"Before and after, in the same rounds: the code at `{args.before}` served beside the "
+        "current code (medians of the rounds' ratios).",
+        "",
+        "| request | before/floor | after/floor | after/before | after/before by round |",
+        "|---|---|---|---|---|",
+    ]
+    for name, sides in results.items():
+        runs = sides["runs"]
+        then = [b["rps"] / f["rps"] for b, f in zip(runs["before"], runs["floor"], strict=True)]
+        now = [a["rps"] / f["rps"] for a, f in zip(runs["project"], runs["floor"], strict=True)]
+        gain = [a["rps"] / b["rps"] for a, b in zip(runs["project"], runs["before"], strict=True)]
+        lines.append(
+            f"| {name} | {statistics.median(then):.2f} | **{statistics.median(now):.2f}** | "
+            f"{statistics.median(gain):.3f} | {', '.join(f'{g:.3f}' for g in gain)} |"
+        )
+    by_side = rushes["ratios_by_side"]
+    then, now = statistics.median(by_side["before"]), statistics.median(by_side["project"])
+    lines.append(
+        f"| registration rush (enrollments/s) | {then:.2f} | **{now:.2f}** | {now / then:.3f} | |"
+    )
     return lines
 
 
@@ -606,6 +709,8 @@ def write_report(
         )
         errors = ", ".join(str(sides[side]["non2xx"]) for side in order)
         lines.append(f"| {name} | {rates} | {ratios} | {by_round} | {latencies} | {errors} |")
+    if args.before:
+        lines += ["", *before_and_after_lines(args, results, rushes)]
     lines += ["", *rush_lines(rushes)]
     ratio = paced["p99_ms"] / paced["p50_ms"]
     lines += [
