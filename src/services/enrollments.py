@@ -41,6 +41,7 @@ from src.exceptions import (
     DomainError,
     NotEnrolled,
     StudentNotFound,
+    WaitlistFull,
 )
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
@@ -285,9 +286,37 @@ _INSERT_OR_FIND = Statement(
         _enrolled_at.add_columns(literal(False).label("created")),
     ).add_cte(events.record_from(_inserted, "enrolled")),
 )
-_IN_LINE = Statement(
-    select(exists().where(_entries.c.student_id == _student_id, _entries.c.course_id == _course_id))
+_in_line = (_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
+_IN_LINE = Statement(select(exists().where(*_in_line)))
+_JOIN_LINE = events.Recorded(
+    insert(_entries)
+    .values(student_id=_student_id, course_id=_course_id)
+    .returning(_entries.c.student_id, _entries.c.course_id, _entries.c.waitlisted_at),
+    "waitlisted",
 )
+
+
+def _join_line(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
+    """Put the student at the end of the full course's line; return the course with
+    ``status``, ``waitlist_position`` and ``waitlisted_at``.
+
+    :class:`CourseFull` when the course has no waitlist, :class:`WaitlistFull` when its
+    line is as long as ``waitlist_capacity`` allows.
+    """
+    if not waitlists.has_waitlist(course):
+        raise CourseFull(course["id"], course["capacity"])
+    waiting = waitlists.line_length(course["id"])
+    limit = course["waitlist_capacity"]
+    if limit is not None and waiting >= limit:
+        raise WaitlistFull(course["id"], limit)
+    joined = _JOIN_LINE.execute({"student_id": student_id, "course_id": course["id"]})
+    return {
+        **course,
+        "status": "waitlisted",
+        "waitlist_position": waiting + 1,
+        "waitlisted_at": joined[0]["waitlisted_at"],
+    }
+
 
 #: What :func:`enroll` did.
 CREATED, EXISTING, WAITLISTED = "created", "existing", "waitlisted"
@@ -301,7 +330,7 @@ def enroll(
     :data:`WAITLISTED` or (``idempotent`` only) :data:`EXISTING`.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound`, :class:`AlreadyWaitlisted`,
-    :class:`CourseFull`, :class:`WaitlistFull` (see ``waitlists.join``), and
+    :class:`CourseFull`, :class:`WaitlistFull` (see :func:`_join_line`), and
     :class:`AlreadyEnrolled` unless ``idempotent``, in which case an existing
     enrollment is returned as it is.
     """
@@ -329,7 +358,7 @@ def enroll(
         if not waitlist:
             raise CourseFull(course_id, course["capacity"])
         try:
-            return waitlists.join(student_id, course), WAITLISTED
+            return _join_line(student_id, course), WAITLISTED
         except IntegrityError as error:
             raise _integrity_error(error, student_id, course_id) from error
 
@@ -349,6 +378,10 @@ def _integrity_error(error: IntegrityError, student_id: int, course_id: int) -> 
 
 # -- Unenrolling --------------------------------------------------------------------------
 
+_LEAVE_LINE = events.Recorded(
+    delete(_entries).where(*_in_line).returning(_entries.c.student_id, _entries.c.course_id),
+    "left_waitlist",
+)
 _UNENROLL = events.Recorded(
     delete(_enrollments)
     .where(*_pair)
@@ -418,7 +451,7 @@ def unenroll(student_id: int, course_id: int) -> None:
             if waitlists.has_waitlist(course):
                 waitlists.fill_free_seats(course_id, course["capacity"], "seat-freed")
             return
-        if waitlists.has_waitlist(course) and waitlists.leave(student_id, course_id):
+        if waitlists.has_waitlist(course) and _LEAVE_LINE.execute(params):
             return
         raise NotEnrolled(student_id, course_id)
 

@@ -76,10 +76,9 @@ from sqlalchemy.types import BigInteger
 
 from src.database import Listing, Page, Statement
 from src.exceptions import CourseNotFound, DomainError, StudentNotFound
-from src.models import Course, EnrollmentEvent, Student, StudentCourse
+from src.models import Course, EnrollmentEvent, Student
 
 _events = EnrollmentEvent.__table__
-_enrollments = StudentCourse.__table__
 
 
 @dataclass(frozen=True)
@@ -211,20 +210,6 @@ class Recorded:
         """Make the change and record it (by ``actor``, else the caller); return the
         changed rows."""
         return self.statement.mappings({**params, **recorded_by(actor, reason)})
-
-
-_DROP_ALL_OF_STUDENT = Recorded(
-    delete(_enrollments)
-    .where(_enrollments.c.student_id == bindparam("student_id"))
-    .returning(_enrollments.c.student_id, _enrollments.c.course_id),
-    "dropped",
-)
-
-
-def drop_all_of_student(student_id: int) -> None:
-    """Delete the student's enrollments, each recorded as dropped (reason
-    ``student-deleted``); the caller holds the student's row lock and deletes it next."""
-    _DROP_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
 
 
 def as_event(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -141,6 +141,19 @@ def _lock_student_and_courses(student_id: int) -> tuple[dict[str, Any], list[dic
     raise StudentBusy(student_id)
 
 
+_enrollments, _entries = StudentCourse.__table__, WaitlistEntry.__table__
+_DROP_ALL = events.Recorded(
+    delete(_enrollments)
+    .where(_enrollments.c.student_id == _student_id)
+    .returning(_enrollments.c.student_id, _enrollments.c.course_id),
+    "dropped",
+)
+_LEAVE_ALL_LINES = events.Recorded(
+    delete(_entries)
+    .where(_entries.c.student_id == _student_id)
+    .returning(_entries.c.student_id, _entries.c.course_id),
+    "left_waitlist",
+)
 _DELETE = Statement(delete(_students).where(_students.c.id == _student_id))
 
 
@@ -153,9 +166,10 @@ def delete_student(student_id: int, precondition: Precondition | None = None) ->
         student, courses = _lock_student_and_courses(student_id)
         if precondition is not None:
             precondition(student)
-        events.drop_all_of_student(student_id)
-        waitlists.leave_all_of_student(student_id)
-        _DELETE.run({"student_id": student_id})
+        params = {"student_id": student_id}
+        _DROP_ALL.execute(params, reason="student-deleted")
+        _LEAVE_ALL_LINES.execute(params, reason="student-deleted")
+        _DELETE.run(params)
         for course in courses:
             if waitlists.has_waitlist(course):
                 waitlists.fill_free_seats(course["id"], course["capacity"], "seat-freed")

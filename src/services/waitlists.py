@@ -21,7 +21,7 @@ from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from src.database import Listing, Page, Statement
-from src.exceptions import CapacityBelowWaitlist, CourseFull, CourseNotFound, WaitlistFull
+from src.exceptions import CapacityBelowWaitlist, CourseNotFound
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.services import STUDENT_COLUMNS, events
 
@@ -48,7 +48,7 @@ def position_of(entry: Any) -> Any:
     )
 
 
-_LINE_LENGTH = select(func.count()).where(_entries.c.course_id == _course_id)
+_line_length = select(func.count()).where(_entries.c.course_id == _course_id)
 # No row when there is no such course.
 _LINE = Listing(
     select(
@@ -59,7 +59,7 @@ _LINE = Listing(
     .join_from(_entries, _students, _entries.c.student_id == _students.c.id)
     .where(_entries.c.course_id == _course_id)
     .order_by(_entries.c.id),
-    select(_LINE_LENGTH.scalar_subquery()).where(_courses.c.id == _course_id),
+    select(_line_length.scalar_subquery()).where(_courses.c.id == _course_id),
     (*STUDENT_COLUMNS, "waitlist_position", "waitlisted_at"),
     order=("waitlist_position",),
 )
@@ -74,62 +74,12 @@ def line(course_id: int, limit: int, offset: int) -> Page:
     return page
 
 
-_COUNT_LINE = Statement(_LINE_LENGTH)
-_JOIN = events.Recorded(
-    insert(_entries)
-    .values(student_id=_student_id, course_id=_course_id)
-    .returning(_entries.c.student_id, _entries.c.course_id, _entries.c.waitlisted_at),
-    "waitlisted",
-)
+_LINE_LENGTH = Statement(_line_length)
 
 
-def join(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
-    """Put the student at the end of the full course's line; return the course with
-    ``status``, ``waitlist_position`` and ``waitlisted_at``.
-
-    :class:`CourseFull` when the course has no waitlist, :class:`WaitlistFull` when its
-    line is as long as ``waitlist_capacity`` allows.
-    """
-    if not has_waitlist(course):
-        raise CourseFull(course["id"], course["capacity"])
-    waiting = _COUNT_LINE.scalar({"course_id": course["id"]})
-    limit = course["waitlist_capacity"]
-    if limit is not None and waiting >= limit:
-        raise WaitlistFull(course["id"], limit)
-    joined = _JOIN.execute({"student_id": student_id, "course_id": course["id"]})
-    return {
-        **course,
-        "status": "waitlisted",
-        "waitlist_position": waiting + 1,
-        "waitlisted_at": joined[0]["waitlisted_at"],
-    }
-
-
-_LEAVE = events.Recorded(
-    delete(_entries)
-    .where(_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
-    .returning(_entries.c.student_id, _entries.c.course_id),
-    "left_waitlist",
-)
-
-
-def leave(student_id: int, course_id: int) -> bool:
-    """Take the student out of the course's line; whether they were in it."""
-    return bool(_LEAVE.execute({"student_id": student_id, "course_id": course_id}))
-
-
-_LEAVE_ALL_OF_STUDENT = events.Recorded(
-    delete(_entries)
-    .where(_entries.c.student_id == _student_id)
-    .returning(_entries.c.student_id, _entries.c.course_id),
-    "left_waitlist",
-)
-
-
-def leave_all_of_student(student_id: int) -> None:
-    """Take a student who is being deleted out of every line (reason ``student-deleted``);
-    the caller holds the locks of those courses."""
-    _LEAVE_ALL_OF_STUDENT.execute({"student_id": student_id}, reason="student-deleted")
+def line_length(course_id: int) -> int:
+    """How many students wait for the course."""
+    return _LINE_LENGTH.scalar({"course_id": course_id})
 
 
 _capacity = bindparam("capacity", type_=Integer)
@@ -183,6 +133,6 @@ def check_new_waitlist_capacity(course_id: int, waitlist_capacity: int | None) -
     """Refuse a waitlist capacity below the number of students waiting."""
     if waitlist_capacity is None:
         return
-    waiting = _COUNT_LINE.scalar({"course_id": course_id})
+    waiting = line_length(course_id)
     if waiting > waitlist_capacity:
         raise CapacityBelowWaitlist(waitlist_capacity, waiting)
