@@ -20,7 +20,6 @@ from src import exceptions as exc
 from src.database.connections import pooler_hint
 from src.endpoints import current_handler
 from src.ratelimit import seconds_until_reset
-from src.services.batches import BatchRejected
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 #: Problem ``type`` URIs are this prefix followed by the slug.
@@ -137,7 +136,7 @@ def itemize_validation_messages(messages: object, field: str) -> list[dict[str, 
     return sorted(items, key=lambda item: (item["index"] is not None, item["index"] or 0))
 
 
-def handle_batch_rejected(error: BatchRejected) -> Response:
+def handle_batch_rejected(error: exc.BatchRejected) -> Response:
     """Answer a rejected batch: the most severe status, and every failing pair."""
     kind = BATCH_REJECTED_404 if error.status == 404 else BATCH_REJECTED_409
     items = [
@@ -219,7 +218,7 @@ def handle_unexpected_error(error: BaseException) -> Response:
 def init_app(app: Flask) -> None:
     """Register the handlers; they replace flask-smorest's JSON error handler."""
     app.register_error_handler(HTTPException, handle_http_exception)
-    app.register_error_handler(BatchRejected, handle_batch_rejected)
+    app.register_error_handler(exc.BatchRejected, handle_batch_rejected)
     app.register_error_handler(exc.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeout, handle_database_unavailable)

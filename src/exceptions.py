@@ -4,6 +4,10 @@
 knows about HTTP.
 """
 
+from __future__ import annotations
+
+from dataclasses import dataclass
+
 
 class DomainError(Exception):
     """Base of every rule the registrar's data enforces."""
@@ -113,4 +117,29 @@ class StudentBusy(DomainError):
     def __init__(self, student_id: int) -> None:
         super().__init__(
             f"Student {student_id}'s enrollments kept changing during the delete; try again."
+        )
+
+
+@dataclass(frozen=True)
+class PairError:
+    """Why one pair of a batch failed."""
+
+    index: int
+    status: int
+    type: str
+    detail: str
+
+
+class BatchRejected(DomainError):
+    """Some pairs of a batch cannot be enrolled; nothing was written.
+
+    ``status`` is the most severe kind among them: 404 before 409.
+    """
+
+    def __init__(self, errors: list[PairError]) -> None:
+        self.errors = errors
+        self.status = min(error.status for error in errors)
+        failing = len(errors)
+        super().__init__(
+            f"{failing} of the batch's pairs cannot be enrolled; nothing was written (see errors)."
         )

@@ -1,5 +1,5 @@
 """Two instances of the service, one PgBouncer in transaction mode (deploy/pgbouncer.ini),
-one PostgreSQL, one Redis: the deployment the README's Production section describes."""
+one PostgreSQL, one Redis: the deployment docs/operations.md describes."""
 
 from __future__ import annotations
 

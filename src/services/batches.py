@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, tuple_
 
 from src.database import Statement, transaction
-from src.exceptions import DomainError
+from src.exceptions import BatchRejected, PairError
 from src.models import Course, Student, StudentCourse
 from src.services import events
 from src.services.enrollments import lock_courses
@@ -48,31 +47,6 @@ _EXISTING = Statement(
         )
     )
 )
-
-
-@dataclass(frozen=True)
-class PairError:
-    """Why one pair of a batch failed."""
-
-    index: int
-    status: int
-    type: str
-    detail: str
-
-
-class BatchRejected(DomainError):
-    """Some pairs of a batch cannot be enrolled; nothing was written.
-
-    ``status`` is the most severe kind among them: 404 before 409.
-    """
-
-    def __init__(self, errors: list[PairError]) -> None:
-        self.errors = errors
-        self.status = min(error.status for error in errors)
-        failing = len(errors)
-        super().__init__(
-            f"{failing} of the batch's pairs cannot be enrolled; nothing was written (see errors)."
-        )
 
 
 def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:

@@ -11,9 +11,10 @@ from typing import Any, TextIO
 from sqlalchemy import bindparam, func, select
 
 from src.database import Statement, transaction
+from src.exceptions import BatchRejected
 from src.models import Course, Student
 from src.models.student import email_key
-from src.services.batches import MAX_PAIRS, BatchRejected, enroll_batch
+from src.services.batches import MAX_PAIRS, enroll_batch
 from src.services.enrollments import lock_courses
 
 HEADER = ["student_email", "course_code"]
