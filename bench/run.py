@@ -118,18 +118,17 @@ def report_comparison(args: argparse.Namespace, results: dict[str, dict]) -> Non
     summary: dict[str, Any] = {"before": args.before, "requests": {}}
     for name, sides in results.items():
         runs = sides["runs"]
-        now = [a["rps"] / f["rps"] for a, f in zip(runs["project"], runs["floor"], strict=True)]
-        then = [b["rps"] / f["rps"] for b, f in zip(runs["before"], runs["floor"], strict=True)]
         gain = [a["rps"] / b["rps"] for a, b in zip(runs["project"], runs["before"], strict=True)]
         summary["requests"][name] = {
-            "project/floor": [round(r, 3) for r in now],
-            "before/floor": [round(r, 3) for r in then],
             "project/before": [round(r, 3) for r in gain],
+            "project rps": [r["rps"] for r in runs["project"]],
+            "before rps": [r["rps"] for r in runs["before"]],
         }
         lines.append(
-            f"  {name}: project/floor {statistics.median(now):.3f}, "
-            f"before/floor {statistics.median(then):.3f}, project/before "
-            f"{statistics.median(gain):.3f} (by round {', '.join(f'{g:.3f}' for g in gain)})"
+            f"  {name}: project/before median {statistics.median(gain):.3f}, "
+            f"quartiles {statistics.quantiles(gain, n=4)[0]:.3f} to "
+            f"{statistics.quantiles(gain, n=4)[2]:.3f} "
+            f"(by round {', '.join(f'{g:.3f}' for g in gain)})"
         )
     log("\n".join(lines))
     (ROOT / "bench" / ".compare.json").write_text(json.dumps(summary, indent=1))
@@ -309,8 +308,8 @@ def main() -> None:
         "--only",
         choices=("all", "hot"),
         default="all",
-        help="hot: only the three hot-path requests, of the project, --before and the floor "
-        "(an A/B run of one change); printed and saved in bench/.compare.json, not in the report",
+        help="hot: only the three hot-path requests, of the project and --before alone (an A/B "
+        "run of one change); printed and saved in bench/.compare.json, not in the report",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -391,7 +390,9 @@ def main() -> None:
             before = servers.enter_context(
                 serve("before", gunicorn, before_env, before_port, cwd=code)
             )
-        floor = servers.enter_context(serve("floor", floor_argv, floor_env, floor_port))
+        floor = None
+        if not hot_only:
+            floor = servers.enter_context(serve("floor", floor_argv, floor_env, floor_port))
         peers = {}
         if not hot_only:
             peers["peer_flask"] = servers.enter_context(
@@ -409,7 +410,8 @@ def main() -> None:
             sides = {"project": (project, {**lua_env, "BENCH_KEY": key})}
             if before:
                 sides["before"] = (before, {**lua_env, "BENCH_KEY": key})
-            sides["floor"] = (floor, lua_env)
+            if not hot_only:  # an A/B run compares the two sides with each other alone
+                sides["floor"] = (floor, lua_env)
             sides.update({peer: (url, lua_env) for peer, url in peers.items()})
             results[name] = side_by_side(sides, script, args)
             for side in sides:
