@@ -5,9 +5,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
-# Spectral, the OpenAPI linter, from the npm registry into the virtual environment's folder.
+# Spectral, the OpenAPI linter, and the OWASP API Security ruleset, from the npm registry
+# into the virtual environment's folder.
 SPECTRAL_VERSION := 6.16.3
+OWASP_RULESET_VERSION := 2.0.1
 SPECTRAL := $(VENV)/node/node_modules/.bin/spectral
+OWASP_RULESET := $(VENV)/node/node_modules/@stoplight/spectral-owasp-ruleset/package.json
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
@@ -28,10 +31,8 @@ migrate: $(INSTALLED) ## Bring the database (DATABASE_URL, or the embedded one) 
 	$(BIN)/alembic upgrade head
 
 run: migrate ## Serve on http://$(HOST):$(PORT) for development, with gunicorn as in production.
-ifndef DATABASE_URL
-	@# The embedded database's first start prints an admin key, with a curl line to try it.
+	@# A database without an admin key gets one, printed once with a curl line to try it.
 	@$(BIN)/flask --app wsgi api-key bootstrap --url http://$(HOST):$(PORT)
-endif
 ifdef DEMO
 	@# make run DEMO=1: add demo students, courses and enrollments first.
 	@$(BIN)/flask --app wsgi seed --students 200 --courses 20 --per-student 4
@@ -41,8 +42,10 @@ endif
 serve: migrate ## Serve with gunicorn and gunicorn.conf.py on $$HOST:$$PORT (default 127.0.0.1:8000).
 	$(BIN)/gunicorn wsgi:app
 
-$(SPECTRAL):
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/node @stoplight/spectral-cli@$(SPECTRAL_VERSION)
+$(SPECTRAL) $(OWASP_RULESET) &:
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/node \
+		@stoplight/spectral-cli@$(SPECTRAL_VERSION) \
+		@stoplight/spectral-owasp-ruleset@$(OWASP_RULESET_VERSION)
 
 lint: $(INSTALLED) lint-migrations lint-openapi ## Lint and check formatting.
 	$(BIN)/ruff check .
@@ -52,8 +55,8 @@ lint-migrations: $(INSTALLED) ## Lint the SQL of every migration with squawk (.s
 	DATABASE_URL=postgresql://offline/registrar $(BIN)/alembic upgrade base:head --sql \
 		| $(BIN)/squawk --stdin-filepath migrations.sql
 
-lint-openapi: $(SPECTRAL) ## Lint the committed openapi.json with Spectral (.spectral.yaml).
-	$(SPECTRAL) lint --fail-severity=warn openapi.json
+lint-openapi: $(SPECTRAL) $(OWASP_RULESET) ## Lint openapi.json with Spectral and OWASP's rules (.spectral.yaml).
+	NODE_PATH=$(VENV)/node/node_modules $(SPECTRAL) lint --fail-severity=warn openapi.json
 
 openapi: $(INSTALLED) ## Rewrite the committed openapi.json from the code.
 	$(BIN)/flask --app wsgi openapi write openapi.json

@@ -58,6 +58,11 @@ gunicorn.http.wsgi.SERVER = "registrar"
 # maximum through, so that the app answers those over MAX_URL_LENGTH (src/__init__.py)
 # with a problem (414); only lines over 8,190 bytes still get gunicorn's own answer.
 limit_request_line = 8190
+# Likewise headers: the app answers more than 100 fields, or one over 8 KiB, with a
+# problem (431); gunicorn's own HTML answer is left for requests past these, which no
+# client of this API sends (1,000 fields, or one over 64 KiB).
+limit_request_fields = 1000
+limit_request_field_size = 65536
 
 # Prometheus: every worker writes its samples to one directory, any worker serves the sum.
 _metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -49,7 +49,10 @@ def connection() -> Any:
 
 
 def _iso(value: Any) -> Any:
-    return value.astimezone(UTC).isoformat() if hasattr(value, "astimezone") else value
+    # As the service shows timestamps: UTC, to the millisecond.
+    if not hasattr(value, "astimezone"):
+        return value
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def _course(row: tuple) -> dict[str, Any]:

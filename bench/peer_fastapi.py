@@ -30,7 +30,9 @@ SessionLocal = sessionmaker(engine, expire_on_commit=False)
 app = FastAPI()
 
 # The service writes UTC offsets as +00:00 (pydantic would write Z).
-Timestamp = Annotated[datetime, PlainSerializer(lambda v: utc(v).isoformat())]
+Timestamp = Annotated[
+    datetime, PlainSerializer(lambda v: utc(v).isoformat(timespec="milliseconds"))
+]
 
 
 class CourseOut(BaseModel):

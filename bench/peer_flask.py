@@ -8,6 +8,7 @@ gunicorn with as many sync workers as the service: ``bench.peer_flask:app``.
 from __future__ import annotations
 
 import os
+from datetime import UTC
 from typing import Any
 
 from flask import Flask, request
@@ -16,6 +17,14 @@ from marshmallow import Schema, ValidationError, fields
 from sqlalchemy import func, select
 
 from bench.peer_models import Base, Course, Enrollment, Event, Student, problem
+
+
+class Timestamp(fields.AwareDateTime):
+    """A timestamp as the service shows it: UTC, to the millisecond."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else value.astimezone(UTC).isoformat(timespec="milliseconds")
+
 
 db = SQLAlchemy(model_class=Base)
 
@@ -30,14 +39,14 @@ class CourseSchema(Schema):
     credits = fields.Integer()
     capacity = fields.Integer(allow_none=True)
     waitlist_capacity = fields.Integer(allow_none=True)
-    created_at = fields.AwareDateTime()
-    updated_at = fields.AwareDateTime()
+    created_at = Timestamp()
+    updated_at = Timestamp()
 
 
 class EnrolledCourseSchema(CourseSchema):
     """A course a student is enrolled in."""
 
-    enrolled_at = fields.AwareDateTime()
+    enrolled_at = Timestamp()
     status = fields.Constant("enrolled")
 
 

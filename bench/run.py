@@ -351,6 +351,7 @@ def main() -> None:
         **env,
         "APP_ENV": "production",
         "REDIS_URL": REDIS,
+        "SECRET_KEY": "registrar-bench-" + "k" * 32,
         "RATE_LIMIT": "1000000/second",
         "PORT": str(project_port),
         "WEB_CONCURRENCY": str(workers),

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Flask, Response, request
 from flask_cors import CORS
-from werkzeug.exceptions import RequestURITooLarge
+from werkzeug.exceptions import RequestHeaderFieldsTooLarge, RequestURITooLarge
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src import api, cli, database, error_handling, observability
@@ -16,7 +16,10 @@ from src.config import INSTANCE_PATH, load_config
 from src.ratelimit import RateLimiter
 
 #: Response headers scripts on an allowed origin may read.
-CORS_EXPOSED_HEADERS = ["ETag", "Location", "Link", "X-Total-Count", "Retry-After", "X-Request-ID"]
+CORS_EXPOSED_HEADERS = [
+    "ETag", "Location", "Link", "X-Total-Count", "Retry-After", "X-Request-ID",
+    "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+]  # fmt: skip
 #: A Redis that hangs must not hang requests: give up on it quickly and fall back.
 REDIS_OPTIONS = {"socket_timeout": 0.25, "socket_connect_timeout": 0.25}
 
@@ -33,10 +36,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
 
     database.init_app(app)
-    # Hooks run in this order: request id, URL length, who is calling, rate limit, may they.
+    # Hooks run in this order: request id, OPTIONS, the request's size, who is calling,
+    # rate limit, may they (and, in src.api, the query a view does not read).
     observability.init_request_logging(app)
     access.init_app(app)
-    app.before_request(_bound_url)
+    app.before_request(_answer_options)
+    app.before_request(_bound_request)
     app.before_request(access.identify)
     app.extensions["registrar.limiter"] = RateLimiter(
         app,
@@ -50,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     )
     app.before_request(access.enforce)
     app.after_request(_security_headers)
+    app.after_request(_no_body_type_without_a_body)
     if app.config["CORS_ORIGINS"]:
         CORS(
             app,
@@ -68,14 +74,46 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
 #: Longest request target the API answers (path and query string, in bytes).
 MAX_URL_LENGTH = 4096
+#: Most header fields a request may have, and the longest one (name and value, bytes).
+MAX_HEADER_FIELDS = 100
+MAX_HEADER_FIELD_BYTES = 8192
 
 
-def _bound_url() -> None:
-    # Every URL of this API is short; a long one is abuse or a mistake. A 414 problem,
-    # like every error, rather than whatever the server in front would say.
+def _answer_options() -> Response | None:
+    # The route's methods, from the route alone: the same answer for every id, with or
+    # without a key, and nothing read from the database, so OPTIONS never tells whether
+    # a resource exists. An unknown route is a 404 problem, as for any method. CORS
+    # preflights get their headers from flask-cors, after.
+    if request.method != "OPTIONS" or request.url_rule is None:
+        return None
+    methods = sorted(request.url_rule.methods or ())
+    response = Response(status=200, headers={"Allow": ", ".join(methods)})
+    response.headers.pop("Content-Type")
+    return response
+
+
+def _bound_request() -> None:
+    # Every URL and header of this API is short; a long one is abuse or a mistake. A
+    # problem, like every error, rather than whatever the server in front would say
+    # (gunicorn.conf.py lets through more than these limits, so that the app answers).
     target = request.environ.get("RAW_URI") or request.full_path
     if len(target) > MAX_URL_LENGTH:
-        raise RequestURITooLarge(f"The URL is over {MAX_URL_LENGTH} bytes.")
+        raise RequestURITooLarge()
+    headers = request.headers
+    if len(headers) > MAX_HEADER_FIELDS or any(
+        len(name) + len(value) > MAX_HEADER_FIELD_BYTES for name, value in headers.items()
+    ):
+        raise RequestHeaderFieldsTooLarge()
+
+
+def _no_body_type_without_a_body(response: Response) -> Response:
+    # A 204 or 304 has no body, so no body type either.
+    if response.status_code in (204, 304):
+        response.headers.pop("Content-Type", None)
+        if not response.direct_passthrough:  # a file's 304 is empty already
+            response.set_data(b"")
+            response.headers.pop("Content-Length", None)
+    return response
 
 
 def _security_headers(response: Response) -> Response:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import logging
 import random
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
 import click
 from flask import Flask
@@ -21,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from src.auth import keys
 from src.database import current_connection, transaction
+from src.database.connections import pooler_hint
 from src.exceptions import StudentNotFound
 from src.health import check_schema, code_head
 from src.models.api_key import ROLES
@@ -28,27 +31,50 @@ from src.models.student import fill_email_keys
 from src.seed import seed
 from src.services import events, imports
 
+log = logging.getLogger("registrar.cli")
+
 
 def with_database(command: Callable[..., Any]) -> Callable[..., Any]:
-    """``with_appcontext``, and a database error as one line on standard error (exit 1),
-    never a traceback with SQL and parameters in it."""
+    """``with_appcontext``, and any failure as one line on standard error (exit 1), never
+    a traceback with SQL and parameters in it: a database error with what to do about
+    it, anything else with what it was (the traceback goes to the log, at debug level)."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
         except SQLAlchemyError as error:
-            reason = str(getattr(error, "orig", None) or error).splitlines()[0]
+            reason = next(iter(str(getattr(error, "orig", None) or error).splitlines()), "")
             hint = ""
             if "no such table" in reason or "does not exist" in reason:
                 hint = " (has the database been migrated? `make migrate`)"
-            raise click.ClickException(f"database error: {reason}{hint}") from None
+            raise click.ClickException(f"database error: {pooler_hint(reason)}{hint}") from None
+        except Exception as error:
+            log.debug("the command failed", exc_info=error)
+            raise click.ClickException(f"{type(error).__name__}: {error}") from None
 
     return with_appcontext(run)
 
 
 class CheckFailed(click.ClickException):
     """A deployment check failed; click prints the message and exits with status 1."""
+
+
+def _base_url(_ctx: Any, _param: Any, value: str) -> str:
+    """``--url``: an http(s) URL with a host, else a usage error (exit 2)."""
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018 - raises for a port that is not a number
+    except ValueError as error:
+        raise click.BadParameter(f"{value!r} is not a URL: {error}.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise click.BadParameter(
+            f"{value!r} is not an http:// or https:// URL with a host, "
+            "e.g. https://registrar.example.edu."
+        )
+    return value.rstrip("/")
 
 
 def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -70,6 +96,7 @@ def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tup
 @click.option(
     "--url",
     required=True,
+    callback=_base_url,
     help="Base URL of the deployed service, e.g. https://registrar.example.edu",
 )
 @click.option(
@@ -80,7 +107,7 @@ def _get(url: str, timeout: float, headers: dict[str, str] | None = None) -> tup
 def deploy_check(url: str, api_key: str, timeout: float) -> None:
     """Check a deployment: the database is at this code's migration head, the service's
     readiness check passes, and a read request succeeds. Exits 1 with the reason if not."""
-    base = url.rstrip("/")
+    base = url
 
     schema = check_schema()
     if schema.status != "pass":
@@ -92,10 +119,13 @@ def deploy_check(url: str, api_key: str, timeout: float) -> None:
     click.echo(f"ok   database is at {schema.revision} ({schema.response_time_ms} ms)")
 
     status, body = _get(f"{base}/health/ready", timeout)
-    health = body.get("status") if isinstance(body, dict) else None
-    if status != 200 or health != "pass":
-        detail = body.get("output", "") if isinstance(body, dict) else ""
-        raise CheckFailed(f"{base}/health/ready answered {status} {health!r} {detail}".strip())
+    answer = body if isinstance(body, dict) else {}
+    if status != 200 or answer.get("status") != "pass":
+        # A health body says status "fail" and why; a problem (a wrong URL) its detail.
+        said = answer.get("output") or answer.get("detail") or ""
+        health = answer.get("status") if isinstance(answer.get("status"), str) else None
+        words = " ".join(str(part) for part in (status, health, said) if part)
+        raise CheckFailed(f"{base}/health/ready answered {words}")
     click.echo(f"ok   {base}/health/ready is pass")
 
     status, body = _get(f"{base}/courses?limit=1", timeout, {"Authorization": f"Bearer {api_key}"})
@@ -214,18 +244,34 @@ def events_group() -> None:
     "--before",
     type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
     required=True,
-    help="Delete events that occurred before this UTC date (or date and time).",
+    help="Delete events that occurred before this UTC date (or date and time), not later than now.",
 )
+@click.option("--dry-run", is_flag=True, help="Say what would go and what would stay; delete none.")
 @with_database
-def prune_events(before: datetime) -> None:
+def prune_events(before: datetime, dry_run: bool) -> None:
     """Delete old events, to limit how long the history is kept.
 
-    A feed client whose cursor is older than the cut misses the pruned events: the
-    feed's exactly-once promise holds only for clients that keep up.
+    The events that explain what exists now stay (for every enrollment the event that
+    made it, for every place in a line its ``waitlisted``): replaying the feed from the
+    start still rebuilds every enrollment. A feed client that had not read past the
+    deleted events gets 410 cursor-expired, and resyncs.
     """
-    deleted = events.prune(before.replace(tzinfo=UTC))
-    plural = "" if deleted == 1 else "s"
-    click.echo(f"Deleted {deleted} event{plural} before {before:%Y-%m-%d %H:%M:%S} UTC.")
+    cut = before.replace(tzinfo=UTC)
+    if cut > datetime.now(UTC):
+        raise click.BadParameter(
+            f"{before:%Y-%m-%d %H:%M:%S} UTC is in the future: it would delete events "
+            "that have not happened yet.",
+            param_hint="'--before'",
+        )
+    pruned = events.prune(cut, dry_run=dry_run)
+    plural = "" if pruned.deleted == 1 else "s"
+    verb = "Would delete" if dry_run else "Deleted"
+    click.echo(f"{verb} {pruned.deleted} event{plural} before {before:%Y-%m-%d %H:%M:%S} UTC.")
+    click.echo(
+        f"Kept {pruned.kept_for_enrollments + pruned.kept_for_waitlists} older events that "
+        f"explain what exists now: {pruned.kept_for_enrollments} made current enrollments, "
+        f"{pruned.kept_for_waitlists} current places in a line."
+    )
 
 
 @click.group("enrollments")
@@ -238,10 +284,10 @@ class ImportFailed(click.ClickException):
 
 
 @enrollments_group.command("import")
-@click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+@click.argument("csv_file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check every line and write nothing.")
 @with_database
-def import_enrollments(csv_file: TextIO, dry_run: bool) -> None:
+def import_enrollments(csv_file: BinaryIO, dry_run: bool) -> None:
     """Enroll the pairs of a CSV file with the header ``student_email,course_code``.
 
     Emails and codes match without regard to case, as the API's do. All or nothing:
@@ -251,7 +297,7 @@ def import_enrollments(csv_file: TextIO, dry_run: bool) -> None:
     """
     try:
         with events.acting_as(events.CLI):
-            result = imports.import_csv(csv_file, dry_run=dry_run, progress=_progress)
+            result = imports.import_csv(csv_file.read(), dry_run=dry_run, progress=_progress)
     except imports.ImportRejected as error:
         for line, reason in error.problems:
             click.echo(f"line {line}: {reason}" if line else reason, err=True)

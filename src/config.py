@@ -5,13 +5,17 @@ Every setting the service reads is documented in the README's "Configuration" se
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from limits import parse_many
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 #: The project root; the embedded SQLite database lives in its ``instance`` folder.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +49,7 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     environ = os.environ if environ is None else environ
     url = environ.get("DATABASE_URL", "").strip()
     if url:
-        return normalize_database_url(url)
+        return _checked_database_url(normalize_database_url(url))
     if environ.get("APP_ENV", "development") == "production":
         raise ConfigurationError(
             "APP_ENV=production requires DATABASE_URL; refusing to use the embedded SQLite file."
@@ -53,6 +57,50 @@ def database_url(environ: Mapping[str, str] | None = None) -> str:
     # The embedded database is created on first use; its folder must exist first.
     INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def _checked_database_url(url: str) -> str:
+    """``url`` if it names a database this service can use; else why not (never with
+    its password)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigurationError(
+            "DATABASE_URL is not a database URL: expected postgresql://user@host:5432/name "
+            "or sqlite:////absolute/path.db."
+        ) from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if (backend, driver) not in {("postgresql", "psycopg2"), ("sqlite", "pysqlite")}:
+        raise ConfigurationError(
+            f"DATABASE_URL names {parsed.drivername}://…, which this service cannot use: "
+            "it runs on PostgreSQL (postgresql://…) or SQLite (sqlite:///…)."
+        )
+    return url
+
+
+def secret_key(environ: Mapping[str, str], app_env: str) -> str:
+    """``SECRET_KEY``: what the feed's cursors are signed with. Production needs one of
+    its own; elsewhere a random key is made once and kept in the instance folder, so
+    every worker of a development server signs alike."""
+    key = environ.get("SECRET_KEY", "").strip()
+    if key:
+        if len(key) < 32:
+            raise ConfigurationError("SECRET_KEY must be at least 32 characters long.")
+        return key
+    if app_env == "production":
+        raise ConfigurationError(
+            "APP_ENV=production requires SECRET_KEY (it signs the change feed's cursors): "
+            "a long random string, e.g. from `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`."
+        )
+    path = INSTANCE_PATH / "secret_key"
+    if not path.exists():
+        INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another worker made it first
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_urlsafe(32))
+    return path.read_text().strip()
 
 
 def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
@@ -132,6 +180,11 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         # How many proxies in front of the app set X-Forwarded-For (0: trust none).
         "PROXY_FIX_X_FOR": int(_number(environ, "PROXY_FIX_X_FOR", 0, 0)),
         "SQLALCHEMY_DATABASE_URI": database_url(environ),
+        # Signs the feed's cursors; the old keys, comma-separated, still verify them.
+        "SECRET_KEY": secret_key(environ, app_env),
+        "SECRET_KEY_FALLBACKS": [
+            key.strip() for key in environ.get("SECRET_KEY_FALLBACKS", "").split(",") if key.strip()
+        ],
         # Bounds on every database interaction, so a slow or unreachable database
         # turns into a quick 503 instead of hung workers (seconds).
         "DATABASE_CONNECT_TIMEOUT": int(_number(environ, "DATABASE_CONNECT_TIMEOUT", 3, 1)),

@@ -54,9 +54,13 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     exc.CapacityBelowWaitlist: ProblemKind(
         409, "capacity-below-waitlist", "Waitlist capacity below the waiting students"
     ),
+    exc.CursorExpired: ProblemKind(410, "cursor-expired", "Cursor expired"),
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
+#: A list's items are invalid: ``errors`` lists them (``POST /enrollments/batch``), where a
+#: validation-error's ``errors`` is an object of field → messages.
+INVALID_ITEMS = ProblemKind(422, "invalid-items", "Invalid items")
 BATCH_REJECTED_404 = ProblemKind(404, "batch-rejected", "Batch rejected")
 BATCH_REJECTED_409 = ProblemKind(409, "batch-rejected", "Batch rejected")
 MALFORMED_JSON = ProblemKind(400, "malformed-json", "Malformed JSON")
@@ -146,8 +150,66 @@ def handle_batch_rejected(error: exc.BatchRejected) -> Response:
     return problem(kind, error.detail, errors=items)
 
 
-def _slug(error: HTTPException) -> str:
-    return (error.name or "error").lower().replace(" ", "-").replace("'", "")
+#: HTTP errors in this service's words, by status: slug, title, and the detail given
+#: when the error carries none of ours (werkzeug's stock texts never reach a client).
+HTTP_ERRORS: dict[int, tuple[str, str, str]] = {
+    400: ("bad-request", "Bad request", "The request could not be read."),
+    401: ("unauthorized", "Unauthorized", "A valid API key is required."),
+    403: ("forbidden", "Forbidden", "This API key may not do that."),
+    404: (
+        "not-found",
+        "Not found",
+        "Nothing is at this URL (ids are integers from 1 to 2147483647, without leading zeros).",
+    ),
+    405: (
+        "method-not-allowed",
+        "Method not allowed",
+        "This URL does not take this method; the Allow header lists those it takes.",
+    ),
+    406: ("not-acceptable", "Not acceptable", "This URL answers in application/json only."),
+    408: ("request-timeout", "Request timeout", "The request did not arrive in time."),
+    409: ("conflict", "Conflict", "The request conflicts with the resource's state."),
+    410: ("gone", "Gone", "What this URL named is gone."),
+    411: ("length-required", "Length required", "The request body needs a Content-Length."),
+    412: (
+        "precondition-failed",
+        "Precondition failed",
+        "The resource no longer has the ETag given in If-Match; nothing was changed.",
+    ),
+    413: ("request-entity-too-large", "Request body too large", "The request body is over 1 MiB."),
+    414: ("request-uri-too-long", "URL too long", "The URL is over 4096 bytes."),
+    415: (
+        "unsupported-media-type",
+        "Unsupported media type",
+        "The request body must be JSON (Content-Type: application/json).",
+    ),
+    416: ("requested-range-not-satisfiable", "Range not satisfiable", "Ranges are not served."),
+    417: ("expectation-failed", "Expectation failed", "The Expect header cannot be met."),
+    422: ("unprocessable-entity", "Unprocessable request", "The request has invalid values."),
+    428: ("precondition-required", "Precondition required", "This request needs If-Match."),
+    429: (
+        "too-many-requests",
+        "Too many requests",
+        "Over the rate limit; retry after Retry-After seconds.",
+    ),
+    431: (
+        "request-header-fields-too-large",
+        "Header fields too large",
+        "The request has over 100 header fields, or one over 8 KiB.",
+    ),
+    501: ("not-implemented", "Not implemented", "This server does not do that."),
+    503: ("service-unavailable", "Service unavailable", "Try again shortly."),
+}
+
+
+def _http_error_kind(error: HTTPException, status: int) -> tuple[ProblemKind, str]:
+    """The problem kind of an HTTP error, and its detail: the error's own when we gave
+    it one, else ours."""
+    slug, title, detail = HTTP_ERRORS.get(
+        status, ("error", "Error", "The request could not be completed.")
+    )
+    own = error.description if error.description != type(error).description else None
+    return ProblemKind(status, slug, title), own or detail
 
 
 def handle_http_exception(error: HTTPException) -> Response:
@@ -171,7 +233,7 @@ def handle_http_exception(error: HTTPException) -> Response:
     itemized = _itemized_field()
     if status == 422 and messages is not None and itemized is not None:
         return problem(
-            VALIDATION_ERROR,
+            INVALID_ITEMS,
             "The request has invalid items; see errors.",
             errors=itemize_validation_messages(messages, itemized),
             headers=headers,
@@ -185,8 +247,8 @@ def handle_http_exception(error: HTTPException) -> Response:
         )
     if status == 400 and messages is not None:
         return problem(MALFORMED_JSON, "The request body is not valid JSON.", headers=headers)
-    kind = ProblemKind(status, _slug(error), error.name)
-    return problem(kind, error.description or error.name, headers=headers)
+    kind, detail = _http_error_kind(error, status)
+    return problem(kind, detail, headers=headers)
 
 
 def handle_domain_error(error: exc.DomainError) -> Response:

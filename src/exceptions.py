@@ -111,6 +111,18 @@ class CapacityBelowWaitlist(DomainError):
         )
 
 
+class CursorExpired(DomainError):
+    """The feed was pruned past where the cursor had read: events it had not seen are
+    gone. Resync from the lists, or read the feed again from the start, which holds
+    every event that explains the current enrollments and waitlists."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The feed was pruned past this cursor: events it had not read are gone. "
+            "Resync from the lists (or read the feed again from the start, without `after`)."
+        )
+
+
 class StudentBusy(DomainError):
     """The student's enrollments kept changing while they were being deleted."""
 

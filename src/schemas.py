@@ -7,6 +7,7 @@ unknown on load, so ids and timestamps in a body are rejected, never ignored.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, post_dump, validate, validates_schema
@@ -14,8 +15,11 @@ from marshmallow import Schema, ValidationError, fields, post_dump, validate, va
 from src.fields import (
     FREE_TEXT_PATTERN,
     MAX_INT32,
+    EmailAddress,
+    QueryInteger,
     StrictBoolean,
     StrictInteger,
+    Timestamp,
     identifier,
     single_line,
 )
@@ -26,20 +30,49 @@ from src.services.events import Cursor, InvalidCursor
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
 
 
+#: Bounds the documents state of what the service writes (responses are dumped, never
+#: validated: these validators only document).
+PROBLEM_TYPE = validate.Regexp(r"^/problems/[a-z0-9-]{1,50}$")
+TEXT = [validate.Length(max=2000), validate.Regexp(FREE_TEXT_PATTERN)]
+
+
+def problem_type(**kwargs: Any) -> fields.String:
+    """A problem type: ``/problems/`` and a slug."""
+    return fields.String(validate=[validate.Length(max=60), PROBLEM_TYPE], **kwargs)
+
+
+def text(**kwargs: Any) -> fields.String:
+    """Free text the service writes, up to 2,000 characters."""
+    return fields.String(validate=TEXT, **kwargs)
+
+
+def status_code(**kwargs: Any) -> fields.Integer:
+    """An HTTP error status."""
+    # Its format is stated here: the component is built before the app maps integers.
+    return fields.Integer(
+        validate=validate.Range(min=400, max=599), metadata={"format": "int32"}, **kwargs
+    )
+
+
 class ProblemSchema(Schema):
     """An RFC 9457 problem details object, served as ``application/problem+json``."""
 
-    type = fields.String(
+    type = problem_type(
         required=True,
         metadata={"description": "URI reference; its last segment is a stable slug."},
     )
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
+    title = fields.String(
+        required=True, validate=[validate.Length(max=100), validate.Regexp(FREE_TEXT_PATTERN)]
+    )
+    status = status_code(required=True)
+    detail = text(required=True)
     errors = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.String()),
-        metadata={"description": "Validation errors by field or parameter (422 only)."},
+        keys=fields.String(validate=[validate.Length(max=200), validate.Regexp(FREE_TEXT_PATTERN)]),
+        values=fields.List(text(), validate=validate.Length(max=20)),
+        metadata={
+            "description": "Validation errors by field or parameter (422 only).",
+            "maxProperties": 200,
+        },
     )
 
 
@@ -49,32 +82,42 @@ class ItemErrorSchema(Schema):
     index = fields.Integer(
         required=True,
         allow_none=True,
+        validate=validate.Range(min=0, max=999),
         metadata={"description": "Position of the item in the request; null for the whole."},
     )
-    type = fields.String(required=True, metadata={"description": "The item's problem type."})
-    detail = fields.String(required=True)
+    type = problem_type(required=True, metadata={"description": "The item's problem type."})
+    detail = text(required=True)
 
 
 class ItemizedProblemSchema(Schema):
     """A problem with a list of failing items (``POST /enrollments/batch``)."""
 
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String(required=True)
-    errors = fields.List(fields.Nested(ItemErrorSchema), required=True)
+    type = problem_type(required=True)
+    title = fields.String(
+        required=True, validate=[validate.Length(max=100), validate.Regexp(FREE_TEXT_PATTERN)]
+    )
+    status = status_code(required=True)
+    detail = text(required=True)
+    errors = fields.List(
+        fields.Nested(ItemErrorSchema), required=True, validate=validate.Length(max=10_000)
+    )
+
+
+def resource_id(**kwargs: Any) -> fields.Integer:
+    """An id the service gives (1 to 2**31-1)."""
+    return fields.Integer(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
 
 
 class PaginationSchema(Schema):
     """``limit`` and ``offset`` query parameters shared by every list."""
 
     # Query strings are text, so these parse "20" (but not "1.5" or "true").
-    limit = fields.Integer(
+    limit = QueryInteger(
         load_default=20,
         validate=validate.Range(min=1, max=100),
         metadata={"description": "Items per page."},
     )
-    offset = fields.Integer(
+    offset = QueryInteger(
         load_default=0,
         validate=validate.Range(min=0, max=MAX_INT32),
         metadata={"description": "Items to skip."},
@@ -87,12 +130,12 @@ class PaginationSchema(Schema):
 class StudentSchema(Schema):
     """A student, as created and as returned."""
 
-    id = fields.Integer(dump_only=True)
+    id = resource_id(dump_only=True)
     first_name = single_line(100, required=True)
     last_name = single_line(100, required=True)
-    email = fields.Email(required=True, validate=validate.Length(max=254))
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    email = EmailAddress(required=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class StudentQuerySchema(PaginationSchema):
@@ -110,10 +153,13 @@ class StudentQuerySchema(PaginationSchema):
 class CourseSchema(Schema):
     """A course, as created and as returned."""
 
-    id = fields.Integer(dump_only=True)
+    id = resource_id(dump_only=True)
     code = fields.String(
         required=True,
-        validate=validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
+        validate=[
+            validate.Length(min=1, max=20),
+            validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
+        ],
         metadata={"example": "CS101"},
     )
     title = single_line(200, required=True)
@@ -138,15 +184,18 @@ class CourseSchema(Schema):
             "0 for no waitlist, null for no limit."
         },
     )
-    created_at = fields.AwareDateTime(dump_only=True)
-    updated_at = fields.AwareDateTime(dump_only=True)
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
 
 
 class CourseQuerySchema(PaginationSchema):
     """Query parameters of ``GET /courses``."""
 
     code = fields.String(
-        validate=validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
+        validate=[
+            validate.Length(min=1, max=20),
+            validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
+        ],
         metadata={"description": "Exact course code, without regard to case."},
     )
 
@@ -171,9 +220,11 @@ class _WaitlistFields(Schema):
     """A place in a course's line."""
 
     waitlist_position = fields.Integer(
-        dump_only=True, metadata={"description": "1 for the next in line (`waitlisted` only)."}
+        dump_only=True,
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "1 for the next in line (`waitlisted` only)."},
     )
-    waitlisted_at = fields.AwareDateTime(
+    waitlisted_at = Timestamp(
         dump_only=True, metadata={"description": "When the student joined the line."}
     )
 
@@ -182,7 +233,7 @@ class EnrolledCourseSchema(CourseSchema, _WaitlistFields):
     """A course a student is enrolled in (``enrolled_at``) or waits for
     (``waitlist_position``, ``waitlisted_at``)."""
 
-    enrolled_at = fields.AwareDateTime(
+    enrolled_at = Timestamp(
         dump_only=True, metadata={"description": "When the student enrolled (`enrolled` only)."}
     )
     status = fields.String(dump_only=True, validate=validate.OneOf(ENROLLMENT_STATUSES))
@@ -221,7 +272,7 @@ class StudentCoursesQuerySchema(PaginationSchema):
 class EnrolledStudentSchema(StudentSchema):
     """A student on a course's roster, with when they enrolled."""
 
-    enrolled_at = fields.AwareDateTime(dump_only=True)
+    enrolled_at = Timestamp(dump_only=True)
 
 
 class WaitingStudentSchema(StudentSchema, _WaitlistFields):
@@ -267,9 +318,9 @@ class BatchRequestSchema(Schema):
 class BatchResultSchema(Schema):
     """One pair of a batch, enrolled."""
 
-    student_id = fields.Integer(required=True)
-    course_id = fields.Integer(required=True)
-    enrolled_at = fields.AwareDateTime(required=True)
+    student_id = resource_id(required=True)
+    course_id = resource_id(required=True)
+    enrolled_at = Timestamp(required=True)
     created = fields.Boolean(
         required=True, metadata={"description": "False when the pair was already enrolled."}
     )
@@ -278,7 +329,9 @@ class BatchResultSchema(Schema):
 class BatchResponseSchema(Schema):
     """The result of a batch, one item per pair in request order."""
 
-    enrollments = fields.List(fields.Nested(BatchResultSchema), required=True)
+    enrollments = fields.List(
+        fields.Nested(BatchResultSchema), required=True, validate=validate.Length(max=1000)
+    )
 
 
 # -- Events ----------------------------------------------------------------------
@@ -289,7 +342,8 @@ class ActorSchema(Schema):
 
     kind = fields.String(required=True, validate=validate.OneOf(ACTOR_KINDS))
     key_prefix = fields.String(
-        metadata={"description": "The key's public prefix (kind `api_key` only); never the key."}
+        validate=[validate.Length(max=16), validate.Regexp(r"^[0-9a-f]+$")],
+        metadata={"description": "The key's public prefix (kind `api_key` only); never the key."},
     )
     role = fields.String(
         validate=validate.OneOf(ROLES), metadata={"description": "The key's role (`api_key`)."}
@@ -304,28 +358,49 @@ class EventSchema(Schema):
     """One change of one enrollment."""
 
     id = fields.String(
-        required=True, metadata={"description": "Opaque; compare for equality only."}
+        required=True,
+        validate=[validate.Length(max=20), validate.Regexp(r"^[0-9]+$")],
+        metadata={"description": "Opaque; compare for equality only."},
     )
     type = fields.String(
         required=True,
         validate=validate.OneOf(list(EVENT_TYPES)),
         metadata={"description": _event_types_description()},
     )
-    student_id = fields.Integer(required=True)
-    course_id = fields.Integer(required=True)
-    occurred_at = fields.AwareDateTime(
+    student_id = resource_id(required=True)
+    course_id = resource_id(required=True)
+    occurred_at = Timestamp(
         required=True, metadata={"description": "When the change was made, set by the database."}
     )
     actor = fields.Nested(ActorSchema, required=True)
-    reason = fields.String(required=True, allow_none=True)
+    reason = fields.String(
+        required=True,
+        allow_none=True,
+        validate=[validate.Length(max=50), validate.Regexp(r"^[a-z-]+$")],
+        metadata={
+            "description": "Why, when the change was not asked for directly: "
+            "`student-deleted`, `seat-freed`, `capacity-raised`; else null."
+        },
+    )
+
+
+#: A cursor: base64url and a signature, well within the URL's 4,096 bytes.
+CURSOR_PATTERN = r"^[A-Za-z0-9_.-]+$"
+CURSOR_BOUNDS = {"maxLength": 3000, "pattern": CURSOR_PATTERN}
 
 
 class CursorField(fields.String):
     """A feed cursor, as the service handed it out; anything else is invalid."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["metadata"] = {**CURSOR_BOUNDS, **kwargs.get("metadata", {})}
+        super().__init__(**kwargs)
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Cursor:
         text = super()._deserialize(value, attr, data, **kwargs)
         try:
+            if len(text) > CURSOR_BOUNDS["maxLength"] or not re.match(CURSOR_PATTERN, text):
+                raise InvalidCursor(text)
             return Cursor.decode(text)
         except InvalidCursor:
             raise ValidationError("Not a cursor this service handed out.") from None
@@ -337,7 +412,7 @@ class FeedQuerySchema(Schema):
     after = CursorField(
         metadata={"description": "The `cursor` of the previous page; omit to start."},
     )
-    limit = fields.Integer(
+    limit = QueryInteger(
         load_default=100,
         validate=validate.Range(min=1, max=1000),
         metadata={"description": "Most events to return."},
@@ -347,9 +422,12 @@ class FeedQuerySchema(Schema):
 class FeedSchema(Schema):
     """A page of the change feed."""
 
-    events = fields.List(fields.Nested(EventSchema), required=True)
+    events = fields.List(
+        fields.Nested(EventSchema), required=True, validate=validate.Length(max=1000)
+    )
     cursor = fields.String(
-        required=True, metadata={"description": "Pass as `after` to read on from here."}
+        required=True,
+        metadata={"description": "Pass as `after` to read on from here.", **CURSOR_BOUNDS},
     )
 
 

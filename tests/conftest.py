@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture
 def _fail_without_postgresql() -> None:
     pytest.fail("PostgreSQL only, and CI=true: run the suite on PostgreSQL (make test does)")
+
+
+def in_a_fresh_window(length: float, needed: float = 2.0) -> None:
+    """Wait, if need be, until the rate limit's current window (``length`` seconds,
+    aligned to the clock: ``src.ratelimit``) has ``needed`` seconds left, so that a
+    burst a test counts falls in one window."""
+    left = length - time.time() % length
+    if left < needed:
+        time.sleep(left + 0.01)
 
 
 @pytest.fixture(scope="session")

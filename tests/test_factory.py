@@ -56,9 +56,27 @@ def test_production_refuses_in_memory_rate_limits():
         load_config({"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg"})
 
 
+def test_production_refuses_to_sign_cursors_with_a_made_up_key():
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        load_config(
+            {
+                "APP_ENV": "production",
+                "DATABASE_URL": "postgres://db/reg",
+                "REDIS_URL": "redis://c/0",
+            }
+        )
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        load_config({"SECRET_KEY": "short"})
+
+
 def test_production_starts_with_its_services_configured():
     config = load_config(
-        {"APP_ENV": "production", "DATABASE_URL": "postgres://db/reg", "REDIS_URL": "redis://c/0"}
+        {
+            "APP_ENV": "production",
+            "DATABASE_URL": "postgres://db/reg",
+            "REDIS_URL": "redis://c/0",
+            "SECRET_KEY": "k" * 32,
+        }
     )
 
     assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://db/reg"
@@ -111,7 +129,12 @@ def test_openapi_document_and_docs_page(client):
         spec["paths"]
     )
     student_id = spec["paths"]["/students/{student_id}"]["parameters"][0]
-    assert student_id["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    assert student_id["schema"] == {
+        "type": "integer",
+        "format": "int32",
+        "minimum": 1,
+        "maximum": 2**31 - 1,
+    }
     not_found = spec["paths"]["/students/{student_id}"]["get"]["responses"]["404"]
     assert list(not_found["content"]) == ["application/problem+json"]
     assert "student-not-found" in not_found["description"]

@@ -26,7 +26,7 @@ ALLOWED = {
     "src.observability": {"src.auth", "src.database"},
     "src.api": {
         "src.services", "src.schemas", "src.fields", "src.auth", "src.database",
-        "src.error_handling", "src.health",
+        "src.error_handling", "src.health", "src.endpoints",
     },
     "src.seed": {"src.database", "src.models", "src.services"},
     "src.cli": {

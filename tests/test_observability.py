@@ -118,3 +118,12 @@ def test_metrics_count_requests_by_route_and_status(client, make_student):
     assert "flask_http_request_duration_seconds_bucket" in text
     assert "registrar_db_pool_connections_in_use" in text
     assert "registrar_db_pool_connections_idle" in text
+
+
+def test_without_redis_the_storage_gauge_says_limits_count_where_configured(client):
+    # Without REDIS_URL limits count in each process's memory, as configured: 1, as
+    # docs/api.md says; 0 is kept for a process that lost the Redis it was given.
+    client.get("/courses")  # the gauge is set as each request ends
+    text = client.get("/metrics").get_data(as_text=True)
+
+    assert "registrar_rate_limit_storage_up 1.0" in text

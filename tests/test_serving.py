@@ -212,3 +212,68 @@ def test_deploy_check_fails_when_the_database_is_behind(empty_database_url):
     assert "behind" in result.output
     with app.app_context():
         db.engine.dispose()
+
+
+def _send(base: str, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send raw HTTP bytes to the server; return its status, headers and body."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_a_chunked_body_over_one_mebibyte_is_413_like_one_with_a_length(app, gunicorn):
+    key = app.config["TEST_API_KEY"]
+    document = b'{"first_name": "' + b"a" * (1100 * 1024) + b'", "last_name": "L"}'
+    chunks = b"".join(
+        f"{len(part):x}\r\n".encode() + part + b"\r\n"
+        for part in (document[i : i + 65536] for i in range(0, len(document), 65536))
+    )
+    head = (
+        f"POST /students HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\n"
+    )
+
+    chunked = _send(
+        gunicorn, f"{head}Transfer-Encoding: chunked\r\n\r\n".encode() + chunks + b"0\r\n\r\n"
+    )
+    sized = _send(gunicorn, f"{head}Content-Length: {len(document)}\r\n\r\n".encode() + document)
+
+    for status, headers, body in (chunked, sized):
+        assert status == 413, body[:300]
+        assert headers["Content-Type"] == "application/problem+json"
+        assert json.loads(body)["type"] == "/problems/request-entity-too-large"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {f"X-Extra-{n}": "x" for n in range(150)},  # over 100 header fields
+        {"X-Long": "x" * 9 * 1024},  # a 9 KiB header
+    ],
+)
+def test_headers_past_the_limits_are_a_431_problem_from_the_app(app, gunicorn, extra):
+    lines = "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+    request = f"GET /courses HTTP/1.1\r\nHost: x\r\n{lines}Connection: close\r\n\r\n"
+
+    status, headers, body = _send(gunicorn, request.encode())
+
+    assert status == 431
+    assert headers["Content-Type"] == "application/problem+json"
+    assert json.loads(body)["type"] == "/problems/request-header-fields-too-large"
+
+
+def test_deploy_check_says_what_a_wrong_url_answered_once(app, gunicorn):
+    result = app.test_cli_runner().invoke(
+        args=["deploy-check", "--url", f"{gunicorn}/students", "--api-key", "k"]
+    )
+
+    assert result.exit_code == 1
+    assert "answered 401 " in result.output
+    assert "401 401" not in result.output

@@ -15,8 +15,10 @@ from typing import Any
 
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
+from marshmallow import fields
 
-from src.api.framework import Api, IdConverter
+from src.api.framework import Api, ContractPlugin, IdConverter, refuse_unread_query
+from src.fields import MAX_INT32
 
 #: The OpenAPI document's ``info``, beside its title and version.
 API_INFO = {
@@ -44,15 +46,30 @@ def init_app(app: Flask) -> Api:
     from src.api import courses, docs, enrollments, events, health, students
 
     app.url_map.converters["id"] = IdConverter
+    app.before_request(refuse_unread_query)
     api = Api(
         app,
         spec_kwargs={
             "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name),
+            "extra_plugins": [ContractPlugin()],
             "security": [{"bearerAuth": []}],
             "info": API_INFO,
             # Relative: the document is served by the API it describes, wherever it runs.
-            "servers": [{"url": "/", "description": "This server"}],
+            "servers": [
+                {
+                    "url": "/",
+                    "description": "This server, in whichever environment it runs: local, "
+                    "staging or production",
+                    "x-internal": False,
+                }
+            ],
         },
+    )
+    # Every integer of this API fits PostgreSQL's integer; path ids are 1 to 2**31-1.
+    api.register_field(fields.Integer, "integer", "int32")
+    api.register_converter(
+        IdConverter,
+        lambda _: {"type": "integer", "format": "int32", "minimum": 1, "maximum": MAX_INT32},
     )
     api.spec.components.security_scheme(
         "bearerAuth",
@@ -80,14 +97,17 @@ def link(operation_id: str, **parameters: str) -> dict[str, Any]:
 LIST_HEADERS = {
     "X-Total-Count": {
         "description": "Number of items in the whole list.",
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "format": "int32", "minimum": 0, "maximum": MAX_INT32},
     },
     "Link": {
         "description": "RFC 8288 links to the first, prev, next and last pages.",
-        "schema": {"type": "string"},
+        "schema": {"type": "string", "maxLength": 20000, "pattern": "^<"},
     },
 }
 #: Header of every 201 response.
 LOCATION_HEADER = {
-    "Location": {"description": "URL of the created resource.", "schema": {"type": "string"}}
+    "Location": {
+        "description": "URL of the created resource.",
+        "schema": {"type": "string", "format": "uri-reference", "maxLength": 4096},
+    }
 }

@@ -27,12 +27,15 @@ class Events(MethodView):
     @blp.allow(reader)
     @blp.arguments(FeedQuerySchema, location="query")
     @blp.response(200, FeedSchema)
+    @blp.problem(410, "cursor-expired")
     def get(self, args: dict[str, Any]) -> Any:
         """Read the change feed.
 
         The events committed after the cursor `after` (from the beginning without it), and the
         cursor to pass next time. Following the cursor, a client sees every committed event
         exactly once, each enrollment's events in the order they happened; an empty page still
-        returns a cursor. A cursor the service did not hand out is `422`. Admins and readers."""
+        returns a cursor. A cursor the service did not hand out is `422`; one the feed was
+        pruned past is `410 cursor-expired` (resync from the lists, or read the feed again from
+        the start). Admins and readers."""
         rows, cursor = events.read_feed(args.get("after", Cursor()), args["limit"])
         return {"events": [events.as_event(row) for row in rows], "cursor": cursor.encode()}

@@ -18,6 +18,7 @@ from marshmallow import Schema
 
 from src.api.pagination import pagination_headers
 from src.database import Page
+from src.fields import Timestamp, format_timestamp
 
 
 class RowShape:
@@ -35,11 +36,16 @@ class RowShape:
         dumped = [name for name in schema.dump_fields if name in {*self.names, *self.constants}]
         if dumped != [*self.names, *self.constants]:
             raise ValueError(f"{type(schema).__name__} dumps {dumped}, not {self.names}")
+        self.times = tuple(
+            name for name in self.names if isinstance(schema.dump_fields[name], Timestamp)
+        )
 
     def item(self, row: Sequence[Any]) -> dict[str, Any]:
-        """One row as the schema dumps it (orjson writes timestamps as ISO 8601; the
-        data layer gives them in UTC, as the schemas show them)."""
+        """One row as the schema dumps it."""
         item = dict(zip(self.names, row, strict=True))
+        for name in self.times:
+            if item[name] is not None:
+                item[name] = format_timestamp(item[name])
         if self.constants:
             item.update(self.constants)
         return item

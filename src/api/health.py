@@ -16,6 +16,7 @@ from flask.views import MethodView
 from marshmallow import Schema, fields
 
 from src.api.framework import Blueprint
+from src.fields import format_timestamp
 from src.health import SchemaStatus, check_schema
 
 HEALTH_CONTENT_TYPE = "application/health+json"
@@ -23,24 +24,32 @@ HEALTH_CONTENT_TYPE = "application/health+json"
 blp = Blueprint("health", __name__, description="Service health.")
 
 
+#: What an output says: a sentence of the service's.
+OUTPUT = {"maxLength": 500, "pattern": r"^[^\x00]*$"}
+
+
 class HealthCheckSchema(Schema):
     """One observation of a component."""
 
     # Field names as the draft spells them.
-    componentType = fields.String()
+    componentType = fields.String(metadata={"enum": ["datastore"]})
     observedValue = fields.Raw()
-    observedUnit = fields.String()
+    observedUnit = fields.String(metadata={"enum": ["ms"]})
     status = fields.String(metadata={"enum": ["pass", "warn", "fail"]})
-    time = fields.String()
-    output = fields.String()
+    time = fields.String(metadata={"format": "date-time", "maxLength": 29})
+    output = fields.String(metadata=OUTPUT)
 
 
 class HealthSchema(Schema):
     """draft-inadarei-api-health-check status."""
 
     status = fields.String(required=True, metadata={"enum": ["pass", "warn", "fail"]})
-    output = fields.String()
-    checks = fields.Dict(keys=fields.String(), values=fields.List(fields.Nested(HealthCheckSchema)))
+    output = fields.String(metadata=OUTPUT)
+    checks = fields.Dict(
+        keys=fields.String(metadata={"maxLength": 50, "pattern": r"^[a-z]+:[a-zA-Z]+$"}),
+        values=fields.List(fields.Nested(HealthCheckSchema), metadata={"maxItems": 5}),
+        metadata={"maxProperties": 10},
+    )
 
 
 #: /health/ready is public: whoever calls it, it asks the database at most this often
@@ -124,7 +133,7 @@ class Ready(MethodView):
         is at a newer migration, or Redis cannot be reached (rate limits then count in each
         process's memory); `fail` (503) when the database is unreachable or behind."""
         result = _recent_schema_status()
-        now = datetime.now(UTC).isoformat()
+        now = format_timestamp(datetime.now(UTC))
         checks: dict[str, list[dict[str, Any]]] = {
             "database:connection": [
                 {

@@ -41,7 +41,7 @@ from typing import Any
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Executable, Integer, Select, bindparam, event, select, true
+from sqlalchemy import Executable, Integer, Select, bindparam, event, func, select, true
 from sqlalchemy.orm import ORMExecuteState, Session
 from sqlalchemy.sql import visitors
 from sqlalchemy.sql.dml import UpdateBase
@@ -60,6 +60,7 @@ __all__ = [
     "current_connection",
     "db",
     "init_app",
+    "now",
     "savepoint",
     "transaction",
 ]
@@ -72,6 +73,14 @@ db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 Params = Mapping[str, Any]
 #: A portable form that runs several statements: parameters in, rows out.
 Steps = Callable[[Params], list[Mapping[str, Any]]]
+
+
+def now() -> Any:
+    """The database's clock, for a timestamp a statement writes: on PostgreSQL the
+    transaction's start, to the microsecond; on SQLite, whose ``CURRENT_TIMESTAMP`` has
+    whole seconds, the statement's, to the millisecond (``connections``). The API shows
+    both to the millisecond."""
+    return func.now()
 
 
 @contextmanager

@@ -17,6 +17,7 @@
   write lock at ``BEGIN`` (``BEGIN IMMEDIATE``): a deferred transaction that reads,
   then writes, can deadlock with another and fail at once with "database is locked";
   taken at ``BEGIN``, concurrent transactions wait their turn up to the busy timeout.
+  Its ``now()`` is read to the millisecond, where ``CURRENT_TIMESTAMP`` has seconds.
   These apply to every engine in the process (Alembic's too), from the import of
   this module on.
 """
@@ -32,6 +33,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import functions
 
 log = logging.getLogger("registrar.database")
 
@@ -120,6 +123,13 @@ def _hint_at_the_pooler(context: Any) -> None:
 def pooler_hint(reason: str) -> str:
     """``reason`` with the setting to change when it is PgBouncer's refusal."""
     return f"{reason} ({POOLER_HINT})" if PGBOUNCER_REFUSAL in reason else reason
+
+
+@compiles(functions.now, "sqlite")
+def _sqlite_now(_element: Any, _compiler: Any, **_kw: Any) -> str:
+    # SQLite's CURRENT_TIMESTAMP has whole seconds; this, milliseconds, written with six
+    # digits as SQLAlchemy writes the datetimes it stores.
+    return "(strftime('%Y-%m-%d %H:%M:%f', 'now') || '000')"
 
 
 @event.listens_for(Engine, "connect")

@@ -4,6 +4,7 @@ from src.models.api_key import ApiKey
 from src.models.base import Base
 from src.models.course import Course
 from src.models.enrollment_event import EnrollmentEvent
+from src.models.feed_horizon import FeedHorizon
 from src.models.student import Student
 from src.models.student_course import StudentCourse
 from src.models.waitlist_entry import WaitlistEntry
@@ -13,6 +14,7 @@ __all__ = [
     "Base",
     "Course",
     "EnrollmentEvent",
+    "FeedHorizon",
     "Student",
     "StudentCourse",
     "WaitlistEntry",

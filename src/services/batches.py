@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, tuple_
 
-from src.database import Statement, transaction
+from src.database import Statement, now, transaction
 from src.exceptions import BatchRejected, PairError
 from src.models import Course, Student, StudentCourse
 from src.services import events
@@ -49,6 +50,44 @@ _EXISTING = Statement(
 )
 
 
+def existing_pairs(pairs: Sequence[tuple[int, int]]) -> dict[tuple[int, int], Any]:
+    """The pairs already enrolled, with when they enrolled."""
+    found = {}
+    for start in range(0, len(pairs), MAX_PAIRS):
+        chunk = list(pairs[start : start + MAX_PAIRS])
+        found.update(
+            ((student_id, course_id), enrolled_at)
+            for student_id, course_id, enrolled_at in _EXISTING.rows({"pairs": chunk})
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Shortfall:
+    """A course without room for all the new pairs that want a seat in it."""
+
+    course_id: int
+    free: int
+    capacity: int
+    wanted: int
+
+
+def shortfalls(
+    new: Sequence[tuple[int, int]], capacities: dict[int, int | None]
+) -> list[Shortfall]:
+    """The courses of these new pairs that have fewer free seats than pairs; the caller
+    holds the courses' locks (``capacities`` from ``lock_courses``)."""
+    wanted = Counter(course_id for _, course_id in new)
+    taken = dict(_SEATS_TAKEN.rows({"ids": sorted(wanted)})) if wanted else {}
+    found = []
+    for course_id, count in sorted(wanted.items()):
+        capacity = capacities.get(course_id)
+        if capacity is not None and taken.get(course_id, 0) + count > capacity:
+            free = max(capacity - taken.get(course_id, 0), 0)
+            found.append(Shortfall(course_id, free, capacity, count))
+    return found
+
+
 def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     """Enroll each ``(student_id, course_id)`` pair, all or nothing.
 
@@ -74,26 +113,15 @@ def _enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
         elif course_id not in capacities:
             detail = f"Course {course_id} does not exist."
             errors.append(PairError(index, 404, "course-not-found", detail))
-    existing = {
-        (student_id, course_id): enrolled_at
-        for student_id, course_id, enrolled_at in _EXISTING.rows({"pairs": list(pairs)})
-    }
+    existing = existing_pairs(pairs)
     new = [pair for pair in pairs if pair not in existing]
-    wanted = Counter(course_id for _, course_id in new)
-    taken = dict(_SEATS_TAKEN.rows({"ids": sorted(wanted)})) if wanted else {}
-    full = {
-        course_id
-        for course_id, count in wanted.items()
-        if capacities.get(course_id) is not None
-        and taken.get(course_id, 0) + count > capacities[course_id]
-    }
+    full = {short.course_id: short for short in shortfalls(new, capacities)}
     for index, pair in enumerate(pairs):
-        if pair[1] in full and pair not in existing:
-            capacity = capacities[pair[1]]
-            free = max(capacity - taken.get(pair[1], 0), 0)
+        short = full.get(pair[1])
+        if short is not None and pair not in existing:
             detail = (
-                f"Course {pair[1]} has {free} free seat{'s' if free != 1 else ''} of "
-                f"{capacity}, fewer than the batch's {wanted[pair[1]]} new pairs."
+                f"Course {pair[1]} has {short.free} free seat{'s' if short.free != 1 else ''} "
+                f"of {short.capacity}, fewer than the batch's {short.wanted} new pairs."
             )
             errors.append(PairError(index, 409, "course-full", detail))
     if errors:
@@ -115,7 +143,7 @@ def _insert(pairs: list[tuple[int, int]]) -> dict[tuple[int, int], Any]:
     """Insert the new pairs and their events; return when each enrolled."""
     if not pairs:
         return {}
-    rows = [{"student_id": s, "course_id": c} for s, c in pairs]
+    rows = [{"student_id": s, "course_id": c, "enrolled_at": now()} for s, c in pairs]
     statement = events.Recorded(
         insert(_enrollments)
         .values(rows)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from src.database import Listing, Page, Statement, transaction
+from src.database import Listing, Page, Statement, now, transaction
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
 from src.models import Course
 from src.services import COURSE_COLUMNS, Precondition, waitlists
@@ -45,7 +45,11 @@ def get_course(course_id: int) -> dict[str, Any]:
 #: What a request may set: every column but the id and the timestamps.
 _FIELDS = ("code", "title", "description", "credits", "capacity", "waitlist_capacity")
 _CREATE = Statement(
-    insert(_courses).values({name: bindparam(name) for name in _FIELDS}).returning(*_courses.c)
+    insert(_courses)
+    .values(
+        {name: bindparam(name) for name in _FIELDS} | {"created_at": now(), "updated_at": now()}
+    )
+    .returning(*_courses.c)
 )
 
 

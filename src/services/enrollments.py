@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from src.database import Listing, Page, Statement, transaction
+from src.database import Listing, Page, Statement, now, transaction
 from src.exceptions import (
     AlreadyEnrolled,
     AlreadyWaitlisted,
@@ -252,8 +252,8 @@ _capacity = bindparam("capacity", type_=Integer)
 _insert_if_room = (
     insert(_enrollments)
     .from_select(
-        ["student_id", "course_id"],
-        select(_student_id, _course_id).where(
+        ["student_id", "course_id", "enrolled_at"],
+        select(_student_id, _course_id, now()).where(
             or_(_capacity.is_(None), _seats_taken.scalar_subquery() < _capacity),
             ~exists().where(*_pair),
         ),
@@ -290,7 +290,7 @@ _in_line = (_entries.c.student_id == _student_id, _entries.c.course_id == _cours
 _IN_LINE = Statement(select(exists().where(*_in_line)))
 _JOIN_LINE = events.Recorded(
     insert(_entries)
-    .values(student_id=_student_id, course_id=_course_id)
+    .values(student_id=_student_id, course_id=_course_id, waitlisted_at=now())
     .returning(_entries.c.student_id, _entries.c.course_id, _entries.c.waitlisted_at),
     "waitlisted",
 )

@@ -47,14 +47,15 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from flask import g, has_request_context
+from flask import current_app, g, has_request_context
+from itsdangerous import BadSignature, Signer
 from sqlalchemy import (
     Integer,
     String,
@@ -68,15 +69,18 @@ from sqlalchemy import (
     insert,
     literal,
     not_,
+    or_,
     select,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.types import BigInteger
 
-from src.database import Listing, Page, Statement
-from src.exceptions import CourseNotFound, DomainError, StudentNotFound
-from src.models import Course, EnrollmentEvent, Student
+from src.database import Listing, Page, Statement, now, transaction
+from src.exceptions import CourseNotFound, CursorExpired, DomainError, StudentNotFound
+from src.models import Course, EnrollmentEvent, FeedHorizon, Student, StudentCourse, WaitlistEntry
 
 _events = EnrollmentEvent.__table__
 
@@ -153,7 +157,7 @@ def record_from(changed: Any, type_: str) -> Any:
     return (
         insert(_events)
         .from_select(
-            _EVENT_COLUMNS,
+            [*_EVENT_COLUMNS, "occurred_at"],
             select(
                 literal(type_),
                 changed.c.student_id,
@@ -162,13 +166,18 @@ def record_from(changed: Any, type_: str) -> Any:
                 bindparam("actor_kind"),
                 bindparam("actor_key_prefix"),
                 bindparam("actor_role"),
+                now(),
             ),
         )
         .cte("recorded")
     )
 
 
-_RECORD = Statement(insert(_events).values({name: bindparam(name) for name in _EVENT_COLUMNS}))
+_RECORD = Statement(
+    insert(_events).values(
+        {name: bindparam(name) for name in _EVENT_COLUMNS} | {"occurred_at": now()}
+    )
+)
 
 
 class Recorded:
@@ -310,32 +319,52 @@ NOTHING = Snapshot(0, 0)
 @dataclass(frozen=True)
 class Cursor:
     """Where a client is in the feed: past the batch seen by ``lo``, and, inside the
-    batch ``hi`` sees, past the event ``last_id``."""
+    batch ``hi`` sees, past the event ``last_id``; ``prunes`` is how many prunes the
+    feed had had when the client was last known to have read past them all."""
 
     lo: Snapshot = NOTHING
     hi: Snapshot | None = None
     last_id: int = 0
+    prunes: int = 0
 
     def encode(self) -> str:
-        """The opaque string handed to clients."""
-        raw = f"1|{self.lo}|{self.hi or ''}|{self.last_id}"
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        """The opaque string handed to clients, signed (see :func:`_signer`)."""
+        raw = f"2|{self.lo}|{self.hi or ''}|{self.last_id}|{self.prunes}"
+        text = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        return _signer().sign(text).decode()
 
     @classmethod
     def decode(cls, value: str) -> Cursor:
         """The cursor ``encode`` made; :class:`InvalidCursor` for anything else."""
         try:
-            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode("ascii")
-        except (binascii.Error, ValueError):
+            text = _signer().unsign(value).decode("ascii")
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
+        except (BadSignature, binascii.Error, ValueError):
             raise InvalidCursor(value) from None
         parts = raw.split("|")
-        if len(parts) != 4 or parts[0] != "1" or not re.fullmatch(r"\d{1,19}", parts[3]):
+        if len(parts) != 5 or parts[0] != "2":
             raise InvalidCursor(value)
-        last_id = int(parts[3])
+        if not all(re.fullmatch(r"\d{1,19}", part) for part in parts[3:]):
+            raise InvalidCursor(value)
+        last_id, prunes = int(parts[3]), int(parts[4])
         hi = Snapshot.parse(parts[2]) if parts[2] else None
-        if last_id > _MAX_ID or (hi is None and last_id and parts[1] != str(NOTHING)):
+        if last_id > _MAX_ID or prunes > _MAX_ID or (hi is None and last_id):
             raise InvalidCursor(value)
-        return cls(Snapshot.parse(parts[1]), hi, last_id)
+        return cls(Snapshot.parse(parts[1]), hi, last_id, prunes)
+
+    @property
+    def at_the_start(self) -> bool:
+        """Whether this is where the feed begins (no ``after``)."""
+        return self.lo == NOTHING and self.hi is None and self.last_id == 0
+
+
+def _signer() -> Signer:
+    """Cursors are signed with the app's ``SECRET_KEY`` (HMAC-SHA1, itsdangerous), and
+    verified with it or any of ``SECRET_KEY_FALLBACKS``: a key can be rotated without
+    breaking the cursors clients hold."""
+    config = current_app.config
+    keys = [*config.get("SECRET_KEY_FALLBACKS", ()), config["SECRET_KEY"]]
+    return Signer(keys, salt="registrar.feed-cursor")
 
 
 _bigints = ARRAY(BigInteger)
@@ -388,8 +417,23 @@ _CURRENT_SNAPSHOT = Statement(
 )
 
 
+_HORIZON_COLUMNS = select(FeedHorizon.prunes, FeedHorizon.pruned_through)
+_HORIZON = Statement(_HORIZON_COLUMNS)
+
+
 def read_feed(cursor: Cursor, limit: int) -> tuple[list[dict[str, Any]], Cursor]:
-    """Up to ``limit`` events after ``cursor`` in feed order, and the cursor after them."""
+    """Up to ``limit`` events after ``cursor`` in feed order, and the cursor after them;
+    :class:`CursorExpired` for a cursor the feed was pruned past."""
+    horizon = _HORIZON.first() or {"prunes": 0, "pruned_through": 0}
+    prunes = cursor.prunes
+    if cursor.at_the_start:
+        prunes = horizon["prunes"]
+    elif prunes < horizon["prunes"]:
+        # Pruned since this client last read past every pruned event: it has missed
+        # none only if it had read past them all (its batches start where ``lo`` ends).
+        if cursor.lo.xmin <= horizon["pruned_through"]:
+            raise CursorExpired()
+        prunes = horizon["prunes"]
     hi = cursor.hi or Snapshot.parse(_CURRENT_SNAPSHOT.scalar())
     params = {
         "lo_xmin": cursor.lo.xmin,
@@ -403,13 +447,107 @@ def read_feed(cursor: Cursor, limit: int) -> tuple[list[dict[str, Any]], Cursor]
     rows = _FEED_PAGE.mappings(params)
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, Cursor(cursor.lo, hi, rows[-1]["id"])
-    return rows, Cursor(lo=hi)
+        return rows, Cursor(cursor.lo, hi, rows[-1]["id"], prunes)
+    return rows, Cursor(lo=hi, prunes=prunes)
 
 
-_PRUNE = Statement(delete(_events).where(_events.c.occurred_at < bindparam("before")))
+# -- Pruning ------------------------------------------------------------------------
 
 
-def prune(before: datetime) -> int:
-    """Delete the events that occurred before ``before``; return how many."""
-    return _PRUNE.run({"before": before})
+_entries = WaitlistEntry.__table__
+_enrollments = StudentCourse.__table__
+
+
+def _latest(table: Any, types: Sequence[str]) -> Any:
+    """For each row of ``table`` (a pair that exists now), the id of its latest event of
+    ``types``: the one that made it."""
+    return (
+        select(func.max(_events.c.id))
+        .join_from(
+            _events,
+            table,
+            and_(
+                table.c.student_id == _events.c.student_id,
+                table.c.course_id == _events.c.course_id,
+            ),
+        )
+        .where(_events.c.type.in_(types))
+        .group_by(_events.c.student_id, _events.c.course_id)
+    )
+
+
+_made_an_enrollment = _latest(_enrollments, ("enrolled", "promoted"))
+_made_a_place = _latest(_entries, ("waitlisted",))
+_old = _events.c.occurred_at < bindparam("before")
+_explains = or_(_events.c.id.in_(_made_an_enrollment), _events.c.id.in_(_made_a_place))
+_prunable = and_(_old, not_(_explains))
+_last_txid = func.coalesce(func.max(_events.c.txid), 0)
+# How many events would go, and the last transaction (on SQLite: event) among them.
+_PRUNABLE = Statement(
+    select(func.count(), func.coalesce(func.max(_events.c.id), 0)).where(_prunable),
+    postgresql=select(func.count(), _last_txid).where(_prunable),
+)
+_KEPT = Statement(
+    select(
+        func.count().filter(_events.c.id.in_(_made_an_enrollment)),
+        func.count().filter(_events.c.id.in_(_made_a_place)),
+    ).where(_old)
+)
+_PRUNE = Statement(delete(_events).where(_prunable))
+_horizon = FeedHorizon.__table__
+_horizon_values = {
+    "id": 1,
+    "prunes": 1,
+    "pruned_through": bindparam("through", type_=BigInteger),
+    "pruned_before": bindparam("before"),
+    "pruned_at": now(),
+}
+
+
+def _horizon_moved(greatest: Any, excluded: Any) -> dict[str, Any]:
+    # One more prune, through the later of the two transactions.
+    return {
+        "prunes": _horizon.c.prunes + 1,
+        "pruned_through": greatest(_horizon.c.pruned_through, excluded.pruned_through),
+        "pruned_before": excluded.pruned_before,
+        "pruned_at": now(),
+    }
+
+
+_pg_horizon = postgresql_insert(_horizon).values(_horizon_values)
+_portable_horizon = sqlite_insert(_horizon).values(_horizon_values)
+_RECORD_HORIZON = Statement(
+    _portable_horizon.on_conflict_do_update(
+        index_elements=["id"], set_=_horizon_moved(func.max, _portable_horizon.excluded)
+    ),
+    postgresql=_pg_horizon.on_conflict_do_update(
+        index_elements=["id"], set_=_horizon_moved(func.greatest, _pg_horizon.excluded)
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune deleted, or in a dry run would delete, and what it kept and why."""
+
+    deleted: int
+    kept_for_enrollments: int
+    kept_for_waitlists: int
+
+
+def prune(before: datetime, *, dry_run: bool = False) -> Pruned:
+    """Delete the events that occurred before ``before``, but those that explain what
+    exists now: for every enrollment the event that made it (``enrolled`` or
+    ``promoted``), for every place in a line its ``waitlisted``. Replaying the feed from
+    the start still rebuilds every enrollment and waitlist; a cursor that had not read
+    past the deleted events is answered :class:`CursorExpired` from now on."""
+    params = {"before": before}
+    with transaction() as block:
+        deleted, through = _PRUNABLE.rows(params)[0]
+        kept_enrollments, kept_places = _KEPT.rows(params)[0]
+        if deleted:
+            _PRUNE.run(params)
+            _RECORD_HORIZON.run({"through": through, "before": before})
+        if dry_run:
+            block.rollback()
+    return Pruned(deleted, kept_enrollments, kept_places)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from src.database import Listing, Page, Statement, savepoint, transaction
+from src.database import Listing, Page, Statement, now, savepoint, transaction
 from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.models import Student, StudentCourse, WaitlistEntry
 from src.models.student import email_key
@@ -48,7 +48,10 @@ def get_student(student_id: int) -> dict[str, Any]:
 _FIELDS = ("first_name", "last_name", "email")
 _CREATE = Statement(
     insert(_students)
-    .values({name: bindparam(name) for name in (*_FIELDS, "email_key")})
+    .values(
+        {name: bindparam(name) for name in (*_FIELDS, "email_key")}
+        | {"created_at": now(), "updated_at": now()}
+    )
     .returning(*_students.c)
 )
 

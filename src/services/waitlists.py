@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
-from src.database import Listing, Page, Statement
+from src.database import Listing, Page, Statement, now
 from src.exceptions import CapacityBelowWaitlist, CourseNotFound
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.services import STUDENT_COLUMNS, events
@@ -105,8 +105,8 @@ _ids = bindparam("ids", expanding=True)
 _PROMOTE = events.Recorded(
     insert(_enrollments)
     .from_select(
-        ["student_id", "course_id"],
-        select(_entries.c.student_id, _entries.c.course_id)
+        ["student_id", "course_id", "enrolled_at"],
+        select(_entries.c.student_id, _entries.c.course_id, now())
         .where(_entries.c.id.in_(_ids))
         .order_by(_entries.c.id),
     )

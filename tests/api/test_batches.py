@@ -122,7 +122,9 @@ def test_a_course_without_room_for_all_new_pairs_is_409(client, world):
 def test_bad_batches_are_422_with_the_index_of_each_bad_item(client, world, body, indexes):
     response = client.post("/enrollments/batch", json=body)
 
-    problem = assert_problem(response, 422, "validation-error")
+    # Its own problem type: its errors are a list of items, where a validation-error's
+    # are an object of field -> messages.
+    problem = assert_problem(response, 422, "invalid-items")
     assert [e["index"] for e in problem["errors"]] == indexes
     assert all(e["type"] == "/problems/validation-error" and e["detail"] for e in problem["errors"])
     assert enrollment_rows() == []
@@ -191,22 +193,65 @@ def test_import_lists_every_bad_line_and_writes_nothing(app, tmp_path, csv_world
 
     assert result.exit_code == 1
     assert "line 3: no student has the email 'nobody@example.edu'" in result.output
-    assert "line 4: no course has the code 'nope'" in result.output
+    assert "line 4: no course has the code 'NOPE'" in result.output  # as the file gives it
     assert "line 5: the same pair as line 2" in result.output
     assert "3 bad lines; nothing was written." in result.output
     assert "Traceback" not in result.output
     assert enrollment_rows() == []
 
 
-def test_import_reports_full_courses_by_line(app, tmp_path, csv_world):
-    text = "student_email,course_code\n" + "".join(f"ada{n}@example.edu,CS101\n" for n in (1, 2, 3))
+def test_import_reports_a_full_course_once_by_its_code_with_its_lines(app, tmp_path, csv_world):
+    text = "student_email,course_code\n" + "".join(f"ada{n}@example.edu,cs101\n" for n in (1, 2, 3))
 
     result = run_import(app, tmp_path, text)
 
     assert result.exit_code == 1
-    assert result.output.count("fewer than the batch's 3 new pairs") == 3
-    assert "line 4:" in result.output
+    problem = "course 'cs101' (lines 2, 3, 4): 2 free seats of 2, fewer than the file's 3 new pairs"
+    assert result.output.count(problem) == 1, result.output
+    assert "Course 1" not in result.output  # no id the user never typed
     assert enrollment_rows() == []
+
+
+def run_import_bytes(app, tmp_path, data, *args):
+    path = tmp_path / "enrollments.csv"
+    path.write_bytes(data)
+    db.session.remove()
+    return app.test_cli_runner().invoke(args=["enrollments", "import", str(path), *args])
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        "student_email,course_code\nada1@example.edu,CS101\n".encode("utf-8-sig"),
+        b"student_email,course_code\r\nada1@example.edu,CS101\r\n",
+    ],
+)
+def test_import_reads_utf8_with_or_without_a_bom(app, tmp_path, csv_world, data):
+    result = run_import_bytes(app, tmp_path, data)
+
+    assert result.exit_code == 0, result.output
+    assert "Enrolled 1 new pair" in result.output
+
+
+def test_import_names_the_line_where_a_file_stops_being_utf8(app, tmp_path, csv_world):
+    data = "student_email,course_code\nada1@example.edu,CS101\nJosé@example.edu,CS101\n"
+
+    result = run_import_bytes(app, tmp_path, data.encode("cp1252"))
+
+    assert result.exit_code == 1
+    assert "line 3: not UTF-8 (byte 0xe9): save the file as CSV UTF-8" in result.output
+    assert "Traceback" not in result.output
+    assert enrollment_rows() == []
+
+
+def test_import_says_a_utf16_file_is_utf16(app, tmp_path, csv_world):
+    data = "student_email,course_code\nada1@example.edu,CS101\n".encode("utf-16")
+
+    result = run_import_bytes(app, tmp_path, data)
+
+    assert result.exit_code == 1
+    assert "the file is UTF-16" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_import_dry_run_writes_nothing(app, tmp_path, csv_world):

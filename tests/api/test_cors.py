@@ -8,7 +8,10 @@ from src.config import ConfigurationError, load_config
 from tests.conftest import assert_problem, make_app
 
 ALLOWED = "https://registrar.example.edu"
-EXPOSED = {"etag", "location", "link", "x-total-count", "retry-after", "x-request-id"}
+EXPOSED = {
+    "etag", "location", "link", "x-total-count", "retry-after", "x-request-id",
+    "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset",
+}  # fmt: skip
 
 
 @pytest.fixture

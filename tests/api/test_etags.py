@@ -42,6 +42,20 @@ def test_if_none_match_with_the_current_etag_is_304_without_a_body(client, resou
     assert client.get(path, headers={"If-None-Match": etag}).status_code == 200
 
 
+def test_if_none_match_compares_weakly_as_rfc_9110_says(client, resource):
+    path, change = resource
+    etag = client.get(path).headers["ETag"]
+
+    weak = client.get(path, headers={"If-None-Match": f"W/{etag}"})
+    among = client.get(path, headers={"If-None-Match": f'"other", W/{etag}'})
+    anything = client.get(path, headers={"If-None-Match": "*"})
+
+    assert [weak.status_code, among.status_code, anything.status_code] == [304, 304, 304]
+    assert weak.headers["ETag"] == etag
+    client.patch(path, json=change)
+    assert client.get(path, headers={"If-None-Match": f"W/{etag}"}).status_code == 200
+
+
 def test_patch_with_a_stale_if_match_is_412_and_changes_nothing(client, resource):
     path, change = resource
     stale = client.get(path).headers["ETag"]

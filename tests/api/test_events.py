@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select, update
 
 from src.database import db
 from src.models import EnrollmentEvent
-from tests.conftest import assert_problem, new_key
+from src.services import events as events_service
+from tests.conftest import assert_problem, make_app, new_key
 
 
 def enroll(client, student_id, course_id):
@@ -262,25 +263,59 @@ def test_the_feed_agrees_with_the_histories(client, make_student, make_course):
     assert len(events) == 8
 
 
+def signed(app, raw: bytes) -> str:
+    """A cursor of these contents, signed as the service signs its own."""
+    text = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    with app.app_context():
+        return events_service._signer().sign(text).decode()
+
+
 @pytest.mark.parametrize(
-    "after",
+    "raw",
     [
-        "nonsense",
-        "%00",
-        base64.urlsafe_b64encode(b"2|0:0:|0|0").decode(),
-        base64.urlsafe_b64encode(b"1|5:3:|0|0").decode(),  # xmin above xmax
-        base64.urlsafe_b64encode(b"1|3:9:12|0|0").decode(),  # in progress beyond xmax
-        base64.urlsafe_b64encode(b"1|3:9:5,4|0|0").decode(),  # unsorted
-        base64.urlsafe_b64encode(b"1|0:0:|0:0:|-1").decode(),
-        base64.urlsafe_b64encode(b"1|0:0:|0:0:|99999999999999999999").decode(),
-        base64.urlsafe_b64encode("1|0:0:|0:0:|٣".encode()).decode(),
+        b"1|0:0:|0:0:|0",  # the unsigned format of before
+        b"3|0:0:||0|0",
+        b"2|5:3:||0|0",  # xmin above xmax
+        b"2|3:9:12||0|0",  # in progress beyond xmax
+        b"2|3:9:5,4||0|0",  # unsorted
+        b"2|0:0:|0:0:|-1|0",
+        b"2|0:0:|0:0:|99999999999999999999|0",
+        "2|0:0:|0:0:|٣|0".encode(),
+        b"2|0:0:||7|0",  # past an event of a batch that has no snapshot
     ],
 )
-def test_a_malformed_cursor_is_422(client, after):
-    response = client.get(f"/events?after={after}")
+def test_a_malformed_cursor_is_422_even_signed(app, client, raw):
+    response = client.get(f"/events?after={signed(app, raw)}")
 
     problem = assert_problem(response, 422, "validation-error")
     assert "after" in problem["errors"]
+
+
+@pytest.mark.parametrize("after", ["nonsense", "%00", "MnwwOjA6fHwwfDA"])
+def test_a_cursor_the_service_did_not_sign_is_422(client, after):
+    # MnwwOjA6fHwwfDA is the start of the feed, well formed but unsigned: forged.
+    problem = assert_problem(client.get(f"/events?after={after}"), 422, "validation-error")
+    assert "after" in problem["errors"]
+
+
+def test_cursors_signed_with_a_rotated_key_keep_working(app, client, pair):
+    student_id, course_id = pair
+    enroll(client, student_id, course_id)
+    _, cursor = follow(client, limit=1)
+    rotated = make_app(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        SECRET_KEY="a-new-key-" + "x" * 32,
+        SECRET_KEY_FALLBACKS=[app.config["SECRET_KEY"]],
+        TEST_API_KEY=app.config["TEST_API_KEY"],
+    ).test_client()
+    retired = make_app(
+        app.config["SQLALCHEMY_DATABASE_URI"],
+        SECRET_KEY="a-new-key-" + "x" * 32,
+        TEST_API_KEY=app.config["TEST_API_KEY"],
+    ).test_client()
+
+    assert rotated.get(f"/events?after={cursor}").status_code == 200
+    assert_problem(retired.get(f"/events?after={cursor}"), 422, "validation-error")
 
 
 @pytest.mark.parametrize("limit", ["0", "1001", "x", "1.5"])
@@ -299,20 +334,108 @@ def test_the_feed_is_for_admins_and_readers(app, client, pair):
 # -- Pruning ------------------------------------------------------------------------------
 
 
-def test_prune_deletes_events_before_a_date(app, client, pair):
-    student_id, course_id = pair
-    enroll(client, student_id, course_id)
+def age_every_event() -> None:
+    """Make every event so far three years old."""
+    db.session.execute(update(EnrollmentEvent).values(occurred_at=datetime(2023, 1, 1, tzinfo=UTC)))
+    db.session.commit()
+    db.session.remove()
+
+
+def mirror_from_the_start(client) -> tuple[set, set]:
+    """Enrollments and places in line, rebuilt from the feed read from its start."""
+    enrolled, waiting = set(), set()
+    for event in follow(client)[0]:
+        pair = (event["student_id"], event["course_id"])
+        if event["type"] in ("enrolled", "promoted"):
+            waiting.discard(pair)
+            enrolled.add(pair)
+        elif event["type"] == "dropped":
+            enrolled.discard(pair)
+        elif event["type"] == "waitlisted":
+            waiting.add(pair)
+        elif event["type"] == "left_waitlist":
+            waiting.discard(pair)
+    return enrolled, waiting
+
+
+@pytest.fixture
+def history(client, make_student, make_course):
+    """Three students and two courses with a past: drops, a re-enrollment, a line."""
+    ada, bob, cy = (make_student()["id"] for _ in range(3))
+    full = make_course(capacity=1, waitlist_capacity=5)["id"]
+    other = make_course()["id"]
+    enroll(client, ada, other)
+    client.delete(f"/students/{ada}/courses/{other}")
+    enroll(client, ada, other)  # enrolled again: this is the event that explains it
+    enroll(client, bob, other)
+    client.delete(f"/students/{bob}/courses/{other}")  # nothing of bob's stands
+    enroll(client, cy, full)
+    client.post(f"/students/{bob}/courses", json={"course_id": full, "waitlist": True})
+    return {(ada, other), (cy, full)}, {(bob, full)}
+
+
+def test_prune_keeps_what_explains_the_current_state(app, client, history):
+    enrolled, waiting = history
+    age_every_event()
+    runner = app.test_cli_runner()
+
+    dry = runner.invoke(args=["events", "prune", "--before", "2024-01-01", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "Would delete 4 events" in dry.output
+    assert len(stored_events()) == 7
+
+    pruned = runner.invoke(args=["events", "prune", "--before", "2024-01-01"])
+
+    assert pruned.exit_code == 0, pruned.output
+    assert "Deleted 4 events" in pruned.output
+    assert "Kept 3 older events" in pruned.output
+    assert "2 made current enrollments, 1 current places in a line" in pruned.output
+    assert sorted((t, s, c) for t, s, c, _ in stored_events()) == sorted(
+        [("enrolled", s, c) for s, c in enrolled] + [("waitlisted", s, c) for s, c in waiting]
+    )
+    # A mirror that replays the feed from the start still has every enrollment and place.
+    assert mirror_from_the_start(client) == (enrolled, waiting)
+
+
+def test_prune_deletes_nothing_newer_and_nothing_without_old_events(app, client, history):
     runner = app.test_cli_runner()
 
     kept = runner.invoke(args=["events", "prune", "--before", "2000-01-01"])
-    assert kept.exit_code == 0, kept.output
-    assert "0 events" in kept.output
-    assert len(stored_events()) == 1
 
-    pruned = runner.invoke(args=["events", "prune", "--before", "2999-01-01"])
+    assert kept.exit_code == 0, kept.output
+    assert "Deleted 0 events" in kept.output
+    assert len(stored_events()) == 7
+
+
+def test_prune_refuses_a_date_in_the_future(app, client, history):
+    result = app.test_cli_runner().invoke(args=["events", "prune", "--before", "2999-01-01"])
+
+    assert result.exit_code == 2
+    assert "future" in result.output
+    assert len(stored_events()) == 7
+
+
+def test_a_cursor_from_before_a_prune_that_passed_it_is_410(app, client, history):
+    _, waiting = history
+    midway = client.get("/events?limit=1").get_json()["cursor"]  # one event read of seven
+    _, caught_up = follow(client, midway)  # another client, which read them all
+    age_every_event()
+    student, course = next(iter(waiting))
+    client.delete(f"/students/{student}/courses/{course}")  # one more event, after them all
+    pruned = app.test_cli_runner().invoke(args=["events", "prune", "--before", "2024-01-01"])
     assert pruned.exit_code == 0, pruned.output
-    assert "1 event" in pruned.output
-    assert db.session.scalar(select(func.count()).select_from(EnrollmentEvent)) == 0
+
+    behind = client.get(f"/events?after={midway}")
+    ahead = client.get(f"/events?after={caught_up}")
+
+    problem = assert_problem(behind, 410, "cursor-expired")
+    assert "from the start" in problem["detail"]
+    # The client that had read every pruned event goes on, and sees what came after.
+    assert ahead.status_code == 200, ahead.get_json()
+    assert [e["type"] for e in ahead.get_json()["events"]] == ["left_waitlist"]
+    # Reading again from the start is always possible, and its cursors go on too.
+    _, fresh = follow(client, limit=1)
+    assert client.get(f"/events?after={fresh}").status_code == 200
 
 
 def test_prune_refuses_a_bad_date(app):

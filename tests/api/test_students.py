@@ -225,3 +225,56 @@ def test_emails_equal_without_regard_to_case_in_any_script_are_one(client, first
     assert_problem(response, 409, "email-taken")
     found = client.get("/students", query_string={"email": second.upper()}).get_json()
     assert [s["email"] for s in found] == [first]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "\u200b",  # a zero-width space alone
+        "A\u202eB",  # a right-to-left override
+        "Ada\u2028Byron",  # a line separator
+        "\u00ad",  # a soft hyphen alone
+        " \u200d ",  # a joiner alone: nothing visible
+    ],
+)
+def test_names_refuse_control_and_format_characters(client, name):
+    body = {"first_name": name, "last_name": "L", "email": "ada@example.edu"}
+
+    problem = assert_problem(client.post("/students", json=body), 422, "validation-error")
+
+    assert list(problem["errors"]) == ["first_name"]
+    assert client.get("/students").get_json() == []
+
+
+def test_names_are_stored_in_nfc_without_surrounding_whitespace(client):
+    body = {"first_name": " Ada ", "last_name": "Zoe\u0308", "email": "ada@example.edu"}
+
+    created = client.post("/students", json=body).get_json()
+
+    assert created["first_name"] == "Ada"
+    assert created["last_name"] == "Zo\u00eb"  # NFC
+    joined = {"first_name": "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", "last_name": "L",
+              "email": "fa@example.edu"}  # fmt: skip
+    assert client.post("/students", json=joined).status_code == 201  # scripts keep their joiners
+    flag = "\U0001f3f4\U000e0067\U000e0062\U000e0065\U000e006e\U000e0067\U000e007f"
+    england = {"first_name": f"Ada {flag}", "last_name": "L", "email": "flag@example.edu"}
+    assert client.post("/students", json=england).status_code == 201  # and emoji their tags
+
+
+def test_emails_are_normalised_before_they_are_checked(client):
+    decomposed = {"first_name": "E", "last_name": "L", "email": "e\u0301@example.edu"}
+
+    created = client.post("/students", json=decomposed)
+
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["email"] == "\u00e9@example.edu"
+    again = {"first_name": "E", "last_name": "L", "email": "\u00e9@example.edu"}
+    assert_problem(client.post("/students", json=again), 409, "email-taken")
+
+
+def test_a_local_part_over_64_characters_is_refused(client):
+    long = {"first_name": "E", "last_name": "L", "email": "a" * 65 + "@example.edu"}
+    just = {"first_name": "E", "last_name": "L", "email": "a" * 64 + "@example.edu"}
+
+    assert_problem(client.post("/students", json=long), 422, "validation-error")
+    assert client.post("/students", json=just).status_code == 201

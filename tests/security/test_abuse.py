@@ -9,7 +9,7 @@ from sqlalchemy import event, select, text
 
 from src.database import db
 from src.models import ApiKey, Student
-from tests.conftest import make_app, new_key
+from tests.conftest import in_a_fresh_window, make_app, new_key
 from tests.security.conftest import client_with
 
 
@@ -76,6 +76,7 @@ def _limited_app(database_url, limit, **config):
 def test_rate_limit_per_key_answers_429_with_retry_after(app, database_url):
     limited = _limited_app(database_url, "3/minute")
     first, second = app.config["TEST_API_KEY"], new_key(app, "reader")
+    in_a_fresh_window(60)
 
     statuses = [client_with(limited, first).get("/courses").status_code for _ in range(4)]
     other = client_with(limited, second).get("/courses")
@@ -91,6 +92,7 @@ def test_rate_limit_per_key_answers_429_with_retry_after(app, database_url):
 
 def test_rate_limit_without_a_key_counts_per_address(database_url):
     limited = _limited_app(database_url, "2/minute")
+    in_a_fresh_window(60)
     anonymous = client_with(limited, None)
 
     statuses = [anonymous.get("/courses").status_code for _ in range(3)]
@@ -100,6 +102,7 @@ def test_rate_limit_without_a_key_counts_per_address(database_url):
 
 
 def test_rate_limits_are_shared_through_redis(app, database_url, redis_url):
+    in_a_fresh_window(60)
     workers = [
         _limited_app(database_url, "4/minute", RATELIMIT_STORAGE_URI=redis_url) for _ in range(2)
     ]
@@ -244,3 +247,23 @@ def test_readiness_asks_the_database_at_most_once_a_second(app):
 
     assert statuses == {200}
     assert len(queries) <= 2
+
+
+def test_every_limited_answer_says_where_the_caller_stands(app, database_url):
+    limited = _limited_app(database_url, "3/minute;100/second")
+    in_a_fresh_window(60)
+    client = client_with(limited, app.config["TEST_API_KEY"])
+
+    answers = [client.get("/courses") for _ in range(4)]
+    missing = client_with(limited, None).get("/students")
+    public = client.get("/health/live")
+
+    # The limit nearest to refusing: 3 a minute, then 2, 1 and 0 left.
+    assert [a.headers["RateLimit-Limit"] for a in answers] == ["3"] * 4
+    assert [a.headers["RateLimit-Remaining"] for a in answers] == ["2", "1", "0", "0"]
+    assert all(0 < int(a.headers["RateLimit-Reset"]) <= 60 for a in answers)
+    assert answers[3].status_code == 429
+    assert answers[3].headers["Retry-After"] == answers[3].headers["RateLimit-Reset"]
+    assert missing.status_code == 401
+    assert missing.headers["RateLimit-Limit"] == "3"  # callers without a key count too
+    assert "RateLimit-Limit" not in public.headers  # health checks are not limited
