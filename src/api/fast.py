@@ -18,7 +18,7 @@ from marshmallow import Schema
 
 from src.api.pagination import pagination_headers
 from src.database import Page
-from src.fields import Timestamp, format_timestamp
+from src.fields import Timestamp
 
 
 class RowShape:
@@ -45,7 +45,8 @@ class RowShape:
         item = dict(zip(self.names, row, strict=True))
         for name in self.times:
             if item[name] is not None:
-                item[name] = format_timestamp(item[name])
+                # format_timestamp without its astimezone: rows come back in UTC.
+                item[name] = item[name].isoformat(timespec="milliseconds")
         if self.constants:
             item.update(self.constants)
         return item
