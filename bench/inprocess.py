@@ -107,21 +107,27 @@ def measure(app: Any, key: str, students: int, cycle: tuple[int, int]) -> dict[s
     return results
 
 
-def main() -> None:
-    """Print CPU milliseconds per request as JSON."""
-    database_url = sys.argv[1]
+def setup(database_url: str, key_name: str) -> tuple[Any, str, int, tuple[int, int]]:
+    """The app on a database ``make bench`` seeded, a new admin key, the number of
+    students, and the first and last of the courses enroll + unenroll cycles through."""
     app = _app(database_url)
     with app.app_context():
         from src.auth.keys import create_api_key
         from src.database import db
 
-        key = create_api_key("admin", name="inprocess").key
+        key = create_api_key("admin", name=key_name).key
         students = db.session.execute(db.text("SELECT max(id) FROM students")).scalar()
         first, last = db.session.execute(
             db.text("SELECT min(id), max(id) FROM courses WHERE code LIKE 'BENCH-%'")
         ).one()
         db.session.remove()
-    print(json.dumps(measure(app, key, students, (first, last)), indent=1))
+    return app, key, students, (first, last)
+
+
+def main() -> None:
+    """Print CPU milliseconds per request as JSON."""
+    app, key, students, cycle = setup(sys.argv[1], "inprocess")
+    print(json.dumps(measure(app, key, students, cycle), indent=1))
 
 
 if __name__ == "__main__":

@@ -27,21 +27,11 @@ REQUESTS = ("read", "cycle", "courses")
 def _child(database_url: str, request: str, count: int) -> None:
     from bench import inprocess
 
-    app = inprocess._app(database_url)
-    with app.app_context():
-        from src.auth.keys import create_api_key
-        from src.database import db
-
-        key = create_api_key("admin", name="instructions").key
-        students = db.session.execute(db.text("SELECT max(id) FROM students")).scalar()
-        first, last = db.session.execute(
-            db.text("SELECT min(id), max(id) FROM courses WHERE code LIKE 'BENCH-%'")
-        ).one()
-        db.session.remove()
+    app, key, students, cycle = inprocess.setup(database_url, "instructions")
     # Counts must not depend on how fast the run goes: the key stays verified (as under
     # load, where a worker sees it many times a second), whatever valgrind's slowness.
     app.extensions["registrar.verified_keys"].ttl = 24 * 3600
-    steps = inprocess.steps(app, key, students, (first, last))
+    steps = inprocess.steps(app, key, students, cycle)
     step = steps[request]
     for n in range(100):  # warm the caches and the pool, as in every run
         step(n)
