@@ -1,8 +1,8 @@
 """The floor: a bare WSGI app on raw psycopg2, for the benchmark only.
 
-It answers the benchmark's three requests with the same JSON and status codes as
-the service (GET /students/<id>/courses, POST and DELETE of an enrollment, GET
-/courses) and makes the same writes under the same capacity lock, with the fewest
+It answers the benchmark's requests with the same JSON and status codes as the
+service (GET /students/<id>/courses, POST and DELETE of an enrollment, GET /courses,
+and GET /courses?term_id=…&has_seats=true) and makes the same writes under the same capacity lock, with the fewest
 statements and no framework, validation library, ORM, authentication, rate limit,
 logging or metrics. What the service costs above it is what those buy.
 """
@@ -18,18 +18,29 @@ from urllib.parse import parse_qs
 
 import psycopg2
 
+ENROLLED = "(SELECT count(*) FROM student_courses WHERE course_id = c.id)"
+# A course's own columns, as the enrollment's lock reads them (the counts come after).
+OWN_COLUMNS = (
+    "c.id, c.term_id, c.code, c.title, c.description, c.credits, c.capacity, "
+    "c.waitlist_capacity, c.meetings, c.prerequisites, c.corequisites, c.created_at, "
+    "c.updated_at"
+)
 COURSE_COLUMNS = (
-    "c.id, c.code, c.title, c.description, c.credits, c.capacity, c.waitlist_capacity, "
-    "c.created_at, c.updated_at"
+    "c.id, c.term_id, c.code, c.title, c.description, c.credits, c.capacity, "
+    f"c.waitlist_capacity, c.meetings, c.prerequisites, c.corequisites, {ENROLLED}, "
+    f"c.capacity - {ENROLLED}, c.created_at, c.updated_at"
 )
 FIELDS = (
-    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
-    "created_at", "updated_at",
+    "id", "term_id", "code", "title", "description", "credits", "capacity",
+    "waitlist_capacity", "meetings", "prerequisites", "corequisites", "enrolled_count",
+    "seats_available", "created_at", "updated_at",
 )  # fmt: skip
-# The same writes as the service: each change records its event in the same statement.
+# The same writes as the service: each change records its event, with the course's
+# term, in the same statement.
 RECORD = (
-    "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
-    "SELECT %s, student_id, course_id, 'system' FROM changed"
+    "INSERT INTO enrollment_events (type, student_id, course_id, term_id, actor_kind) "
+    "SELECT %s, student_id, course_id, (SELECT term_id FROM courses WHERE id = course_id), "
+    "'system' FROM changed"
 )
 ENROLLMENTS = re.compile(r"^/students/(\d{1,10})/courses$")
 ENROLLMENT = re.compile(r"^/students/(\d{1,10})/courses/(\d{1,10})$")
@@ -107,7 +118,7 @@ def list_courses(
     items = []
     for record in cursor.fetchall():
         item = _course(record)
-        item["enrolled_at"] = _iso(record[9])
+        item["enrolled_at"] = _iso(record[len(FIELDS)])
         item["status"] = "enrolled"
         items.append(item)
     return _respond(start_response, "200 OK", items, [("X-Total-Count", str(row[0]))])
@@ -121,12 +132,12 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
     if not isinstance(course_id, int) or isinstance(course_id, bool):
         return _problem(start_response, 422, "validation-error", "course_id must be an integer.")
     cursor.execute(
-        f"SELECT {COURSE_COLUMNS}, EXISTS (SELECT 1 FROM students WHERE id = %s) "
+        f"SELECT {OWN_COLUMNS}, EXISTS (SELECT 1 FROM students WHERE id = %s) "
         "FROM courses c WHERE c.id = %s FOR NO KEY UPDATE OF c",
         (student_id, course_id),
     )
     row = cursor.fetchone()
-    if row is None or not row[9]:
+    if row is None or not row[-1]:
         if row is None:
             return _problem(
                 start_response, 404, "course-not-found", f"Course {course_id} does not exist."
@@ -138,8 +149,10 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         "WITH changed AS (INSERT INTO student_courses (student_id, course_id) SELECT %s, %s "
         "WHERE %s IS NULL OR (SELECT count(*) FROM student_courses WHERE course_id = %s) < %s "
         f"ON CONFLICT DO NOTHING RETURNING *), recorded AS ({RECORD}) "
-        "SELECT enrolled_at FROM changed",
-        (student_id, course_id, row[5], course_id, row[5], "enrolled"),
+        # The statement's snapshot does not see its own insert: + 1.
+        "SELECT enrolled_at, (SELECT count(*) FROM student_courses WHERE course_id = %s) + 1 "
+        "FROM changed",
+        (student_id, course_id, row[6], course_id, row[6], "enrolled", course_id),
     )
     inserted = cursor.fetchone()
     if inserted is None:
@@ -150,7 +163,8 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         if cursor.fetchone() is not None:
             return _problem(start_response, 409, "already-enrolled", "Already enrolled.")
         return _problem(start_response, 409, "course-full", f"Course {course_id} is full.")
-    item = _course(row)
+    seats = None if row[6] is None else row[6] - inserted[1]
+    item = _course((*row[:11], inserted[1], seats, *row[11:13]))
     item["enrolled_at"] = _iso(inserted[0])
     item["status"] = "enrolled"
     location = f"/students/{student_id}/courses/{course_id}"
@@ -168,13 +182,19 @@ def unenroll(cursor: Any, student_id: int, course_id: int, start_response: Any) 
     return _respond(start_response, "204 No Content")
 
 
-def courses(cursor: Any, limit: int, offset: int, start_response: Any) -> list[bytes]:
+def courses(
+    cursor: Any, query: dict[str, list[str]], limit: int, offset: int, start_response: Any
+) -> list[bytes]:
+    where, params = "", []
+    if "term_id" in query:  # ?term_id=…&has_seats=true: the same filters as the service's
+        where = f"WHERE c.term_id = %s AND (c.capacity IS NULL OR c.capacity > {ENROLLED})"
+        params = [int(query["term_id"][0])]
     cursor.execute(
-        f"SELECT {COURSE_COLUMNS} FROM courses c ORDER BY c.id LIMIT %s OFFSET %s",
-        (limit, offset),
+        f"SELECT {COURSE_COLUMNS} FROM courses c {where} ORDER BY c.id LIMIT %s OFFSET %s",
+        (*params, limit, offset),
     )
     items = [_course(record) for record in cursor.fetchall()]
-    cursor.execute("SELECT count(*) FROM courses")
+    cursor.execute(f"SELECT count(*) FROM courses c {where}", params)
     total = cursor.fetchone()[0]
     return _respond(start_response, "200 OK", items, [("X-Total-Count", str(total))])
 
@@ -189,7 +209,7 @@ def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     try:
         with db.cursor() as cursor:
             if path == "/courses" and method == "GET":
-                result = courses(cursor, limit, offset, start_response)
+                result = courses(cursor, query, limit, offset, start_response)
             elif (match := ENROLLMENTS.match(path)) and method == "GET":
                 result = list_courses(cursor, int(match[1]), limit, offset, start_response)
             elif match and method == "POST":

@@ -1,6 +1,6 @@
 """Benchmark peer: FastAPI + SQLAlchemy 2 ORM + pydantic, as their docs recommend.
 
-The benchmark's three requests with the floor's JSON and status codes, without
+The benchmark's requests (but the filtered course list) with the floor's JSON and status codes, without
 authentication, rate limits, logging or metrics (like the floor): a session per
 request from a dependency, ``def`` endpoints (FastAPI runs them in its thread pool,
 as it advises for blocking drivers), pydantic response models. Served by uvicorn
@@ -40,12 +40,18 @@ class CourseOut(BaseModel):
 
     model_config = ConfigDict(from_attributes=True)
     id: int
+    term_id: int
     code: str
     title: str
     description: str | None
     credits: int
     capacity: int | None
     waitlist_capacity: int | None
+    meetings: list[dict[str, Any]]
+    prerequisites: list[str]
+    corequisites: list[str]
+    enrolled_count: int
+    seats_available: int | None
     created_at: Timestamp
     updated_at: Timestamp
 
@@ -138,8 +144,17 @@ def enroll(student_id: int, body: EnrollmentIn, db: DB, response: Response) -> A
             return _problem("course-full", 409, f"Course {course_id} is full.")
     enrollment = Enrollment(student_id=student_id, course_id=course_id)
     db.add(enrollment)
-    db.add(Event(type="enrolled", student_id=student_id, course_id=course_id, actor_kind="system"))
+    db.add(
+        Event(
+            type="enrolled",
+            student_id=student_id,
+            course_id=course_id,
+            term_id=course.term_id,
+            actor_kind="system",
+        )
+    )
     db.flush()  # enrolled_at comes back with the INSERT (RETURNING)
+    db.refresh(course, ["enrolled_count"])  # counting the new enrollment
     db.commit()
     response.headers["Location"] = f"/students/{student_id}/courses/{course_id}"
     return _enrolled(course, enrollment.enrolled_at)
@@ -152,6 +167,15 @@ def unenroll(student_id: int, course_id: int, db: DB) -> Response:
     if enrollment is None:
         return _problem("not-enrolled", 404, "Not enrolled.")
     db.delete(enrollment)
-    db.add(Event(type="dropped", student_id=student_id, course_id=course_id, actor_kind="system"))
+    term_id = db.scalar(select(Course.term_id).where(Course.id == course_id))
+    db.add(
+        Event(
+            type="dropped",
+            student_id=student_id,
+            course_id=course_id,
+            term_id=term_id,
+            actor_kind="system",
+        )
+    )
     db.commit()
     return Response(status_code=204)

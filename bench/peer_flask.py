@@ -1,6 +1,6 @@
 """Benchmark peer: Flask + Flask-SQLAlchemy ORM + marshmallow, as their docs recommend.
 
-The benchmark's three requests with the floor's JSON and status codes, without
+The benchmark's requests (but the filtered course list) with the floor's JSON and status codes, without
 authentication, rate limits, logging or metrics (like the floor). Served by
 gunicorn with as many sync workers as the service: ``bench.peer_flask:app``.
 """
@@ -33,12 +33,18 @@ class CourseSchema(Schema):
     """A course as the service shows it."""
 
     id = fields.Integer()
+    term_id = fields.Integer()
     code = fields.String()
     title = fields.String()
     description = fields.String(allow_none=True)
     credits = fields.Integer()
     capacity = fields.Integer(allow_none=True)
     waitlist_capacity = fields.Integer(allow_none=True)
+    meetings = fields.List(fields.Dict())
+    prerequisites = fields.List(fields.String())
+    corequisites = fields.List(fields.String())
+    enrolled_count = fields.Integer()
+    seats_available = fields.Integer(allow_none=True)
     created_at = Timestamp()
     updated_at = Timestamp()
 
@@ -136,9 +142,16 @@ def create_app() -> Flask:
         enrollment = Enrollment(student_id=student_id, course_id=course_id)
         db.session.add(enrollment)
         db.session.add(
-            Event(type="enrolled", student_id=student_id, course_id=course_id, actor_kind="system")
+            Event(
+                type="enrolled",
+                student_id=student_id,
+                course_id=course_id,
+                term_id=course.term_id,
+                actor_kind="system",
+            )
         )
         db.session.flush()  # enrolled_at comes back with the INSERT (RETURNING)
+        db.session.refresh(course, ["enrolled_count"])  # counting the new enrollment
         body = _enrolled(course, enrollment.enrolled_at)
         db.session.commit()
         return body, 201, {"Location": f"/students/{student_id}/courses/{course_id}"}
@@ -149,8 +162,15 @@ def create_app() -> Flask:
         if enrollment is None:
             return _problem("not-enrolled", 404, "Not enrolled.")
         db.session.delete(enrollment)
+        term_id = db.session.scalar(select(Course.term_id).where(Course.id == course_id))
         db.session.add(
-            Event(type="dropped", student_id=student_id, course_id=course_id, actor_kind="system")
+            Event(
+                type="dropped",
+                student_id=student_id,
+                course_id=course_id,
+                term_id=term_id,
+                actor_kind="system",
+            )
         )
         db.session.commit()
         return "", 204

@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, func
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, func, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from bench.floor import TITLES
 
@@ -29,18 +29,27 @@ class Student(Base):
 
 
 class Course(Base):
-    """A course."""
+    """A course, with its enrollment count (a column property) and seats left."""
 
     __tablename__ = "courses"
     id: Mapped[int] = mapped_column(primary_key=True)
+    term_id: Mapped[int]
     code: Mapped[str]
     title: Mapped[str]
     description: Mapped[str | None]
     credits: Mapped[int]
     capacity: Mapped[int | None]
     waitlist_capacity: Mapped[int | None]
+    meetings: Mapped[list[Any]] = mapped_column(JSON)
+    prerequisites: Mapped[list[str]] = mapped_column(JSON)
+    corequisites: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+    @property
+    def seats_available(self) -> int | None:
+        """Seats left; ``None`` without a capacity."""
+        return None if self.capacity is None else self.capacity - self.enrolled_count
 
 
 class Enrollment(Base):
@@ -52,6 +61,14 @@ class Enrollment(Base):
     enrolled_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 
+Course.enrolled_count = column_property(
+    select(func.count())
+    .where(Enrollment.course_id == Course.id)
+    .correlate_except(Enrollment)
+    .scalar_subquery()
+)
+
+
 class Event(Base):
     """An enrollment event, written in the same transaction as the change."""
 
@@ -60,6 +77,7 @@ class Event(Base):
     type: Mapped[str]
     student_id: Mapped[int]
     course_id: Mapped[int]
+    term_id: Mapped[int | None]
     actor_kind: Mapped[str]
 
 

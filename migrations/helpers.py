@@ -1,6 +1,7 @@
 """Helpers shared by migration scripts."""
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from alembic import op
@@ -46,3 +47,80 @@ def concurrent_ddl() -> Iterator[None]:
         finally:
             op.execute("RESET lock_timeout")
             op.execute("RESET statement_timeout")
+
+
+@contextmanager
+def sqlite_foreign_keys_off() -> Iterator[None]:
+    """On SQLite, run the body (the rebuild of a table that others reference, which
+    copies it and drops the old one: :func:`rebuild_sqlite_table`) with foreign keys
+    off, in a transaction of its own that checks every foreign key before it commits:
+    the order SQLite's ALTER TABLE documentation prescribes. With them on, dropping the
+    old table would delete (or refuse to) the rows that reference it.
+
+    SQLite only; elsewhere the body runs as usual.
+    """
+    context = op.get_context()
+    if context.dialect.name != "sqlite" or context.as_sql:
+        yield
+        return
+    with context.autocommit_block():
+        op.execute("PRAGMA foreign_keys = OFF")
+        op.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            broken = op.get_bind().exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+            if broken:
+                raise RuntimeError(f"the rebuild broke foreign keys: {broken[:5]}")
+            op.execute("COMMIT")
+        except BaseException:
+            op.execute("ROLLBACK")
+            raise
+        finally:
+            op.execute("PRAGMA foreign_keys = ON")
+
+
+def rebuild_sqlite_table(table: str, edit: Callable[[str], str], drop: Sequence[str] = ()) -> None:
+    """On SQLite, make a change its ALTER TABLE cannot (a column made NOT NULL, a
+    column with a foreign key dropped) by its documented procedure: a new table from
+    the current CREATE TABLE statement as ``edit`` changes it, every row copied (the
+    columns in ``drop`` left out), the old table dropped, the new one renamed, and the
+    table's indexes made again. The statement is edited, not regenerated, so every
+    constraint keeps its form (a column's CHECK stays the column's, which a later
+    DROP COLUMN needs).
+
+    Run inside :func:`sqlite_foreign_keys_off`.
+    """
+    bind = op.get_bind()
+    sql = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).scalar_one()
+    indexes = bind.exec_driver_sql(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL",
+        (table,),
+    ).scalars()
+    indexes = list(indexes)
+    columns = [
+        row[1] for row in bind.exec_driver_sql(f"PRAGMA table_info({table})") if row[1] not in drop
+    ]
+    rebuilt = f"{table}_rebuilt"
+    new_sql, made = re.subn(rf'^CREATE TABLE\s+"?{table}"?', f"CREATE TABLE {rebuilt}", edit(sql))
+    if made != 1:
+        raise RuntimeError(f"unexpected CREATE TABLE statement for {table}: {sql[:80]}")
+    names = ", ".join(columns)
+    bind.exec_driver_sql(new_sql)
+    bind.exec_driver_sql(f"INSERT INTO {rebuilt} ({names}) SELECT {names} FROM {table}")
+    bind.exec_driver_sql(f"DROP TABLE {table}")
+    bind.exec_driver_sql(f"ALTER TABLE {rebuilt} RENAME TO {table}")
+    for index in indexes:
+        bind.exec_driver_sql(index)
+
+
+@contextmanager
+def own_transaction() -> Iterator[None]:
+    """Inside an ``autocommit_block()``, a transaction of its own with the migration's
+    bounds on lock waits and statements: for a step (validating a constraint) that
+    must commit apart from the step before it."""
+    op.execute("BEGIN")
+    set_timeouts()
+    yield
+    op.execute("COMMIT")

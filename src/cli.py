@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from src.auth import keys
 from src.database import current_connection, transaction
 from src.database.connections import pooler_hint
-from src.exceptions import StudentNotFound
+from src.exceptions import InstructorNotFound, StudentNotFound
 from src.health import check_schema, code_head
 from src.models.api_key import ROLES
 from src.models.student import fill_email_keys
@@ -150,18 +150,28 @@ def api_key() -> None:
 @click.option("--role", type=click.Choice(ROLES), required=True, help="What the key may do.")
 @click.option("--student-id", type=click.IntRange(min=1), help="The student a student key acts as.")
 @click.option(
+    "--instructor-id",
+    type=click.IntRange(min=1),
+    help="The instructor an instructor key acts as.",
+)
+@click.option(
     "--name",
     callback=lambda _ctx, _param, value: _at_most(value, 100, "--name"),
     help="A note on who holds the key (at most 100 characters).",
 )
 @with_database
-def create_key(role: str, student_id: int | None, name: str | None) -> None:
+def create_key(
+    role: str, student_id: int | None, instructor_id: int | None, name: str | None
+) -> None:
     """Create a key and print it, once, alone on the last line."""
     try:
-        new = keys.create_api_key(role, student_id=student_id, name=name)
-    except (ValueError, StudentNotFound) as error:
+        new = keys.create_api_key(
+            role, student_id=student_id, instructor_id=instructor_id, name=name
+        )
+    except (ValueError, StudentNotFound, InstructorNotFound) as error:
         raise click.UsageError(str(error)) from error
     target = f" for student {student_id}" if student_id else ""
+    target += f" for instructor {instructor_id}" if instructor_id else ""
     click.echo(f"Created {role} key {new.prefix}{target}. It is shown only now:")
     click.echo(new.key)
 
@@ -171,12 +181,13 @@ def create_key(role: str, student_id: int | None, name: str | None) -> None:
 def list_keys() -> None:
     """List keys by prefix (the keys themselves are never stored)."""
     rows = keys.list_keys()
-    columns = ("prefix", "role", "student", "created", "last used", "revoked")
-    widths = (10, 8, 8, 20, 20, 20)
+    columns = ("prefix", "role", "student", "instructor", "created", "last used", "revoked")
+    widths = (10, 10, 8, 10, 20, 20, 20)
     click.echo(" ".join(f"{c:<{w}}" for c, w in zip(columns, widths, strict=True)) + " name")
     for key in rows:
         click.echo(
-            f"{key['prefix']:<10} {key['role']:<8} {key['student_id'] or '':<8} "
+            f"{key['prefix']:<10} {key['role']:<10} {key['student_id'] or '':<8} "
+            f"{key['instructor_id'] or '':<10} "
             f"{_when(key['created_at']):<20} {_when(key['last_used_at']):<20} "
             f"{_when(key['revoked_at']):<20} {key['name'] or ''}"
         )

@@ -55,6 +55,15 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
         409, "capacity-below-waitlist", "Waitlist capacity below the waiting students"
     ),
     exc.CursorExpired: ProblemKind(410, "cursor-expired", "Cursor expired"),
+    exc.TermNotFound: ProblemKind(404, "term-not-found", "Term not found"),
+    exc.TermCodeTaken: ProblemKind(409, "term-code-taken", "Term code already in use"),
+    exc.TermHasCourses: ProblemKind(409, "term-has-courses", "Term has courses"),
+    exc.TermIsDefault: ProblemKind(409, "term-is-default", "Term is the default"),
+    exc.InstructorNotFound: ProblemKind(404, "instructor-not-found", "Instructor not found"),
+    exc.NotAssigned: ProblemKind(404, "not-assigned", "Not assigned"),
+    exc.CourseHasPrimaryInstructor: ProblemKind(
+        409, "course-has-primary-instructor", "Course has a primary instructor"
+    ),
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
@@ -251,6 +260,12 @@ def handle_http_exception(error: HTTPException) -> Response:
     return problem(kind, detail, headers=headers)
 
 
+def handle_invalid_change(error: exc.InvalidChange) -> Response:
+    """Values that do not fit together (or with what is stored): a validation error,
+    by field, like one the schema found."""
+    return problem(VALIDATION_ERROR, error.detail, errors=error.errors)
+
+
 def handle_domain_error(error: exc.DomainError) -> Response:
     """Answer a domain error with the status and slug it is mapped to."""
     for cls in type(error).__mro__:
@@ -281,6 +296,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers; they replace flask-smorest's JSON error handler."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(exc.BatchRejected, handle_batch_rejected)
+    app.register_error_handler(exc.InvalidChange, handle_invalid_change)
     app.register_error_handler(exc.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeout, handle_database_unavailable)

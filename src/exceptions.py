@@ -32,17 +32,80 @@ class CourseNotFound(DomainError):
 
 
 class EmailTaken(DomainError):
-    """Another student already has this email address (compared without regard to case)."""
+    """Another student (or instructor) already has this email address (compared without
+    regard to case)."""
 
-    def __init__(self) -> None:
-        super().__init__("Another student already has this email address.")
+    def __init__(self, who: str = "student") -> None:
+        super().__init__(f"Another {who} already has this email address.")
+
+
+class InstructorNotFound(DomainError):
+    """No instructor has the given id."""
+
+    def __init__(self, instructor_id: int) -> None:
+        super().__init__(f"Instructor {instructor_id} does not exist.")
+
+
+class CourseHasPrimaryInstructor(DomainError):
+    """A course has one primary instructor at most."""
+
+    def __init__(self, course_id: int) -> None:
+        super().__init__(
+            f"Course {course_id} already has a primary instructor; make them secondary first."
+        )
+
+
+class NotAssigned(DomainError):
+    """The instructor does not teach the course."""
+
+    def __init__(self, course_id: int, instructor_id: int) -> None:
+        super().__init__(f"Instructor {instructor_id} is not assigned to course {course_id}.")
 
 
 class CourseCodeTaken(DomainError):
-    """Another course already has this code (compared without regard to case)."""
+    """Another course of the term already has this code (compared without regard to case)."""
+
+    def __init__(self, code: str, term_code: str) -> None:
+        super().__init__(f"Another course of term {term_code} already has the code {code!r}.")
+
+
+class TermNotFound(DomainError):
+    """No term has the given id."""
+
+    def __init__(self, term_id: int) -> None:
+        super().__init__(f"Term {term_id} does not exist.")
+
+
+class TermCodeTaken(DomainError):
+    """Another term already has this code (compared without regard to case)."""
 
     def __init__(self, code: str) -> None:
-        super().__init__(f"Another course already has the code {code!r}.")
+        super().__init__(f"Another term already has the code {code!r}.")
+
+
+class TermHasCourses(DomainError):
+    """A term cannot be deleted while courses are offered in it."""
+
+    def __init__(self, term_id: int) -> None:
+        super().__init__(f"Term {term_id} has courses; delete or move them first.")
+
+
+class TermIsDefault(DomainError):
+    """The default term cannot be deleted: make another term the default first."""
+
+    def __init__(self, term_id: int) -> None:
+        super().__init__(
+            f"Term {term_id} is the default term; make another term the default first."
+        )
+
+
+class InvalidChange(DomainError):
+    """Values that are each valid but do not fit together, or with what is stored
+    (a term ending before it starts): answered as a validation error, by field."""
+
+    def __init__(self, errors: dict[str, list[str]]) -> None:
+        super().__init__("The request has invalid fields; see errors.")
+        self.errors = errors
 
 
 class AlreadyEnrolled(DomainError):
@@ -67,12 +130,14 @@ class NotEnrolled(DomainError):
 
 
 class CourseHasEnrollments(DomainError):
-    """A course cannot be deleted while students are enrolled in it or wait for it."""
+    """A course cannot be deleted, or moved to another term, while students are
+    enrolled in it or wait for it."""
 
-    def __init__(self, course_id: int) -> None:
+    def __init__(self, course_id: int, *, moving: bool = False) -> None:
+        what = "moving it to another term" if moving else "deleting it"
         super().__init__(
             f"Course {course_id} has enrollments or a waitlist; unenroll its students "
-            "(and empty its line) before deleting it."
+            f"(and empty its line) before {what}."
         )
 
 

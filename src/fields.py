@@ -61,6 +61,15 @@ class QueryInteger(fields.Integer):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: ``true`` or ``false``, nothing else."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if value not in ("true", "false"):
+            raise ValidationError("Must be true or false.")
+        return value == "true"
+
+
 class StrictBoolean(fields.Boolean):
     """A boolean that must be a JSON ``true`` or ``false``: no strings or numbers."""
 
@@ -128,11 +137,24 @@ def format_timestamp(value: datetime) -> str:
 
 
 class Timestamp(fields.AwareDateTime):
-    """A timestamp in a response, shown by :func:`format_timestamp`."""
+    """A timestamp, shown by :func:`format_timestamp`; in a request, ISO 8601 with an
+    offset, in at most the 29 characters the document states."""
+
+    MAX_LENGTH = 29
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs["metadata"] = {"maxLength": 29, **kwargs.get("metadata", {})}
+        kwargs["metadata"] = {"maxLength": self.MAX_LENGTH, **kwargs.get("metadata", {})}
         super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and len(value) > self.MAX_LENGTH:
+            raise ValidationError(f"Longer than {self.MAX_LENGTH} characters.")
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        # In UTC, as stored: every offset ISO 8601 allows (PostgreSQL takes ±15:59 at most).
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Out of range once in UTC.") from None
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         return None if value is None else format_timestamp(value)

@@ -16,6 +16,7 @@ from src.fields import (
     FREE_TEXT_PATTERN,
     MAX_INT32,
     EmailAddress,
+    QueryBoolean,
     QueryInteger,
     StrictBoolean,
     StrictInteger,
@@ -28,6 +29,25 @@ from src.models.enrollment_event import ACTOR_KINDS, EVENT_TYPES
 from src.services.events import Cursor, InvalidCursor
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
+
+
+def code(**kwargs: Any) -> fields.String:
+    """A course or term code: 1 to 20 letters, digits or hyphens."""
+    return fields.String(
+        validate=[
+            validate.Length(min=1, max=20),
+            validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
+        ],
+        **kwargs,
+    )
+
+
+def sort(choices: tuple[str, ...]) -> fields.String:
+    """A list's ``sort`` parameter: a field, with a leading ``-`` for descending."""
+    return fields.String(
+        validate=validate.OneOf(choices),
+        metadata={"description": "Order by this field (`-`: descending), then by id."},
+    )
 
 
 #: Bounds the documents state of what the service writes (responses are dumped, never
@@ -138,6 +158,18 @@ class StudentSchema(Schema):
     updated_at = Timestamp(dump_only=True)
 
 
+#: What ``GET /students`` sorts by.
+STUDENT_SORTS = ("last_name", "-last_name", "email", "created_at", "-created_at")
+
+
+def search_text(what: str) -> fields.String:
+    """A ``q`` parameter: text to find, anywhere in ``what``, without regard to case."""
+    return fields.String(
+        validate=[validate.Length(min=1, max=100), validate.Regexp(FREE_TEXT_PATTERN)],
+        metadata={"description": f"Text found anywhere in {what}, without regard to case."},
+    )
+
+
 class StudentQuerySchema(PaginationSchema):
     """Query parameters of ``GET /students``."""
 
@@ -145,22 +177,177 @@ class StudentQuerySchema(PaginationSchema):
         validate=[validate.Length(min=1, max=254), validate.Regexp(FREE_TEXT_PATTERN)],
         metadata={"description": "Exact email address, without regard to case."},
     )
+    q = search_text("the first name, last name or email")
+    sort = sort(STUDENT_SORTS)
+
+
+# -- Instructors ----------------------------------------------------------------
+
+
+class InstructorSchema(StudentSchema):
+    """An instructor, as created and as returned: the same fields as a student's, the
+    email unique among instructors."""
+
+
+INSTRUCTOR_ROLES = ("primary", "secondary")
+
+
+class AssignmentSchema(Schema):
+    """Body of ``PUT /courses/<id>/instructors/<instructor_id>``."""
+
+    role = fields.String(
+        required=True,
+        validate=validate.OneOf(INSTRUCTOR_ROLES),
+        metadata={"description": "At most one primary instructor per course."},
+    )
+
+
+class CourseInstructorSchema(InstructorSchema):
+    """An instructor of a course, with their role in it."""
+
+    role = fields.String(dump_only=True, validate=validate.OneOf(INSTRUCTOR_ROLES))
+
+
+class InstructorCoursesQuerySchema(PaginationSchema):
+    """Query parameters of ``GET /instructors/<id>/courses``."""
+
+    term_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "Only the courses of this term."},
+    )
+
+
+# -- Terms --------------------------------------------------------------------
+
+
+def day(metadata: dict[str, Any], **kwargs: Any) -> fields.Date:
+    """A calendar day, ``YYYY-MM-DD``."""
+    return fields.Date(metadata={"maxLength": 10, **metadata}, **kwargs)
+
+
+def instant(**kwargs: Any) -> Timestamp:
+    """A registration instant: an ISO 8601 timestamp with an offset, or null (no bound)."""
+    return Timestamp(allow_none=True, load_default=None, **kwargs)
+
+
+class TermSchema(Schema):
+    """A term (a semester, a quarter), as created and as returned."""
+
+    id = resource_id(dump_only=True)
+    code = code(required=True, metadata={"example": "2027-SP"})
+    name = single_line(100, required=True)
+    starts_on = day(required=True, metadata={"description": "The first day."})
+    ends_on = day(
+        required=True, metadata={"description": "The last day (included); not before starts_on."}
+    )
+    registration_opens_at = instant(
+        metadata={"description": "When students may start to register; null: no bound."}
+    )
+    add_deadline = instant(
+        metadata={"description": "Last moment to add a course; not before registration opens."}
+    )
+    drop_deadline = instant(
+        metadata={"description": "Last moment to drop a course; not before the add deadline."}
+    )
+    withdraw_deadline = instant(
+        metadata={"description": "Last moment to withdraw; not before the drop deadline."}
+    )
+    max_credits = StrictInteger(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "Most credits a student may take in the term; null: no cap."},
+    )
+    is_default = fields.Boolean(
+        dump_only=True,
+        metadata={"description": "Whether courses created without a term join this one."},
+    )
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class TermUpdateSchema(TermSchema):
+    """Changes to a term: any of its fields, and ``is_default: true`` to make it the
+    default term in place of the one that was."""
+
+    is_default = StrictBoolean(
+        validate=validate.Equal(True, error="Only true: make another term the default instead."),
+        metadata={"description": "true makes this the default term (only true is accepted)."},
+    )
 
 
 # -- Courses ------------------------------------------------------------------
 
 
+WEEKDAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+TIME_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+def clock_time(example: str, **kwargs: Any) -> fields.String:
+    """A time of day, ``HH:MM`` on a 24-hour clock."""
+    return fields.String(
+        validate=validate.Regexp(TIME_PATTERN, error="HH:MM, 00:00 to 23:59."),
+        metadata={"example": example, "maxLength": 5},
+        **kwargs,
+    )
+
+
+class MeetingSchema(Schema):
+    """When and where a course meets, every week of its term."""
+
+    days = fields.List(
+        fields.String(validate=validate.OneOf(WEEKDAYS)),
+        required=True,
+        validate=validate.Length(min=1, max=7),
+        metadata={"uniqueItems": True, "example": ["MO", "WE"]},
+    )
+    starts_at = clock_time("09:00", required=True)
+    ends_at = clock_time("10:15", required=True)
+    room = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=[validate.Length(min=1, max=50), validate.Regexp(FREE_TEXT_PATTERN)],
+        metadata={"example": "ENG 101"},
+    )
+
+    @validates_schema
+    def _in_order(self, data: dict[str, Any], **_: Any) -> None:
+        days = data.get("days", [])
+        if len(set(days)) != len(days):
+            raise ValidationError("A day is listed twice.", "days")
+        if data.get("starts_at", "") >= data.get("ends_at", "99"):
+            raise ValidationError("Must be after starts_at.", "ends_at")
+
+
+def course_codes(what: str) -> fields.List:
+    """A list of up to 10 distinct course codes."""
+    return fields.List(
+        code(),
+        load_default=list,
+        validate=[validate.Length(max=10), _distinct_codes],
+        metadata={"description": what, "uniqueItems": True},
+    )
+
+
+def _distinct_codes(codes: list[str]) -> None:
+    if len({code.lower() for code in codes}) != len(codes):
+        raise ValidationError("A code is listed twice.")
+
+
+#: What ``GET /courses`` sorts by.
+COURSE_SORTS = ("code", "-code", "title", "-title", "created_at", "-created_at")
+
+
 class CourseSchema(Schema):
-    """A course, as created and as returned."""
+    """A course: one offering, in one term, as created and as returned."""
 
     id = resource_id(dump_only=True)
-    code = fields.String(
+    term_id = identifier(
+        metadata={"description": "The term it is offered in; the default term when omitted."}
+    )
+    code = code(
         required=True,
-        validate=[
-            validate.Length(min=1, max=20),
-            validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
-        ],
-        metadata={"example": "CS101"},
+        metadata={"example": "CS101", "description": "Unique in its term, in any case."},
     )
     title = single_line(200, required=True)
     description = fields.String(
@@ -184,20 +371,48 @@ class CourseSchema(Schema):
             "0 for no waitlist, null for no limit."
         },
     )
+    meetings = fields.List(
+        fields.Nested(MeetingSchema),
+        load_default=list,
+        validate=validate.Length(max=10),
+        metadata={"description": "When it meets each week; replaced whole by PATCH."},
+    )
+    prerequisites = course_codes("Codes of courses to have taken in an earlier term.")
+    corequisites = course_codes("Codes of courses to take in the same term.")
+    enrolled_count = fields.Integer(
+        dump_only=True,
+        validate=validate.Range(min=0, max=MAX_INT32),
+        metadata={"description": "Students enrolled now."},
+    )
+    seats_available = fields.Integer(
+        dump_only=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_INT32),
+        metadata={"description": "capacity - enrolled_count; null without a capacity."},
+    )
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
 
 
 class CourseQuerySchema(PaginationSchema):
-    """Query parameters of ``GET /courses``."""
+    """Query parameters of ``GET /courses``: filters that combine, and an order."""
 
-    code = fields.String(
-        validate=[
-            validate.Length(min=1, max=20),
-            validate.Regexp(CODE_PATTERN, error="1 to 20 letters, digits or hyphens."),
-        ],
-        metadata={"description": "Exact course code, without regard to case."},
+    term_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "Only the courses of this term."},
     )
+    instructor_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "Only the courses this instructor teaches."},
+    )
+    code = code(metadata={"description": "Exact course code, without regard to case."})
+    q = search_text("the code or title")
+    has_seats = QueryBoolean(
+        metadata={
+            "description": "true: courses with a seat free (or no capacity); false: full ones."
+        }
+    )
+    sort = sort(COURSE_SORTS)
 
 
 # -- Enrollments ---------------------------------------------------------------
@@ -260,12 +475,38 @@ class EnrolledCourseSchema(CourseSchema, _WaitlistFields):
 class StudentCoursesQuerySchema(PaginationSchema):
     """Query parameters of ``GET /students/<id>/courses``."""
 
+    term_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "Only the courses of this term."},
+    )
+
     status = fields.String(
         load_default="enrolled",
         validate=validate.OneOf(["enrolled", "waitlisted", "all"]),
         metadata={
             "description": "Enrolled courses (default), waitlisted ones, or all: enrolled first."
         },
+    )
+
+
+class ScheduleQuerySchema(Schema):
+    """Query parameters of ``GET /students/<id>/schedule``."""
+
+    term_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "The term; the default term when omitted."},
+    )
+
+
+class ScheduleSchema(Schema):
+    """A student's week in a term: the term, and the courses they are enrolled in."""
+
+    term = fields.Nested(TermSchema, required=True)
+    courses = fields.List(
+        fields.Nested(EnrolledCourseSchema),
+        required=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "Enrolled courses, oldest enrollment first, with meetings."},
     )
 
 
@@ -369,6 +610,14 @@ class EventSchema(Schema):
     )
     student_id = resource_id(required=True)
     course_id = resource_id(required=True)
+    term_id = resource_id(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "The course's term at the time (null only for events written by a "
+            "release before terms, while it was being replaced)."
+        },
+    )
     occurred_at = Timestamp(
         required=True, metadata={"description": "When the change was made, set by the database."}
     )
@@ -435,4 +684,9 @@ class FeedSchema(Schema):
 student_schema = StudentSchema()
 student_update_schema = StudentSchema(partial=True)
 course_schema = CourseSchema()
-course_update_schema = CourseSchema(partial=True)
+# Partial at the top only: a meeting in a PATCH is whole, with every field it needs.
+course_update_schema = CourseSchema(partial=tuple(CourseSchema._declared_fields))
+instructor_schema = InstructorSchema()
+instructor_update_schema = InstructorSchema(partial=True)
+term_schema = TermSchema()
+term_update_schema = TermUpdateSchema(partial=True)

@@ -8,6 +8,7 @@ when they commit from several threads.
 
 from __future__ import annotations
 
+import datetime
 import os
 import shutil
 import time
@@ -175,7 +176,7 @@ def empty_database_url(base_database_url: str, tmp_path: Path) -> Iterator[str]:
 
 
 def empty_tables() -> None:
-    """Delete every row of every table (in an app context)."""
+    """Delete every row of every table (in an app context), but the default term."""
     tables = list(reversed(db.metadata.sorted_tables))
     if db.engine.dialect.name == "postgresql":
         names = ", ".join(t.name for t in tables)
@@ -186,6 +187,15 @@ def empty_tables() -> None:
         # AUTOINCREMENT tables count on past the deleted rows; restart them, as
         # PostgreSQL's RESTART IDENTITY does.
         db.session.execute(text("DELETE FROM sqlite_sequence"))
+    # The migration's default term, which the service counts on being there.
+    db.session.execute(
+        text(
+            "INSERT INTO terms (code, name, starts_on, ends_on) "
+            "VALUES ('DEFAULT', 'Default term', :today, :today)"
+        ),
+        {"today": datetime.date.today()},
+    )
+    db.session.execute(text("INSERT INTO default_term (id, term_id) SELECT 1, id FROM terms"))
     db.session.commit()
 
 
@@ -249,11 +259,16 @@ def make_app(database_url: str, **config: Any) -> Flask:
     return app
 
 
-def new_key(app: Flask, role: str = "admin", student_id: int | None = None) -> str:
+def new_key(
+    app: Flask,
+    role: str = "admin",
+    student_id: int | None = None,
+    instructor_id: int | None = None,
+) -> str:
     """Create an API key in ``app``'s database and return it."""
     with app.app_context():
         db.session.remove()  # a transaction the test left open (SQLite's write lock)
-        return create_api_key(role, student_id=student_id).key
+        return create_api_key(role, student_id=student_id, instructor_id=instructor_id).key
 
 
 @pytest.fixture
@@ -304,8 +319,9 @@ def make_course(client: FlaskClient) -> Any:
 
 #: A course's fields, in the order the API returns them.
 COURSE_FIELDS = [
-    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
-    "created_at", "updated_at",
+    "id", "term_id", "code", "title", "description", "credits", "capacity",
+    "waitlist_capacity", "meetings", "prerequisites", "corequisites", "enrolled_count",
+    "seats_available", "created_at", "updated_at",
 ]  # fmt: skip
 
 

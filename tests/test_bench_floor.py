@@ -98,3 +98,30 @@ def test_each_side_answers_like_the_service(client, make_student, make_course, s
     assert side("DELETE", f"{enroll}/{spare['id']}")[0] == 404
     history = client.get(f"{enroll}/{spare['id']}/history").get_json()
     assert [event["type"] for event in history] == ["enrolled", "dropped"]
+
+
+@pytest.mark.postgresql
+def test_the_floor_filters_one_terms_courses_with_seats_like_the_service(
+    client, make_student, make_course, database_url, monkeypatch
+):
+    monkeypatch.setenv("FLOOR_DATABASE_URL", database_url.replace("+psycopg2", ""))
+    monkeypatch.setattr(floor, "_connection", None)
+    term = client.post(
+        "/terms",
+        json={"code": "T", "name": "T", "starts_on": "2027-01-11", "ends_on": "2027-05-07"},
+    ).get_json()
+    full = make_course(capacity=1, term_id=term["id"])
+    make_course(capacity=2, term_id=term["id"]), make_course(term_id=term["id"]), make_course()
+    client.post(f"/students/{make_student()['id']}/courses", json={"course_id": full["id"]})
+    side = Side(Client(floor.app), wsgi=True)
+
+    for path in (
+        f"/courses?term_id={term['id']}&has_seats=true",
+        "/courses?term_id=999&has_seats=true",
+    ):
+        ours = client.get(path)
+        status, body, headers = side("GET", path)
+        assert (status, body) == (ours.status_code, ours.get_json()), path
+        assert headers["X-Total-Count"] == ours.headers["X-Total-Count"]
+    assert ours.headers["X-Total-Count"] == "0"
+    floor._connection.close()

@@ -25,6 +25,8 @@ EXPECTED = [
     201, 201, 201, 409, 202, 200, 204, 200, 200,  # waitlist walk-through
     200, 404,  # bulk enrollment
     200, 412,  # ETag
+    201, 200, 201, 200, 200, 200, 409,  # terms and offerings, search and sort
+    201, 201, 200, 200, 200,  # instructors, schedules
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example
 ]  # fmt: skip

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from src.database import db
 from src.health import migration_script
@@ -175,7 +175,9 @@ def test_indexes_on_existing_tables_are_built_concurrently():
 
     # A table created in this range is new and empty: its own indexes need no care.
     new_tables = set(re.findall(r"CREATE TABLE (\w+)", sql))
-    new_indexes = set(re.findall(rf"CREATE INDEX (\w+) ON (?:{'|'.join(new_tables)}) ", sql))
+    new_indexes = set(
+        re.findall(rf"CREATE (?:UNIQUE )?INDEX (\w+) ON (?:{'|'.join(new_tables)}) ", sql)
+    )
     statements = [
         statement
         for statement in re.findall(r"(?:CREATE|DROP) INDEX[^;]*;", sql)
@@ -223,3 +225,105 @@ def test_fill_email_keys_gives_keys_to_rows_the_old_code_added(app):
     assert "Filled the email key of 1 student." in result.output
     with app.app_context():
         assert db.session.execute(text("SELECT email_key FROM students")).scalar() == "öld@x.edu"
+
+
+def _table(engine, table: str) -> list[tuple]:
+    with engine.connect() as connection:
+        return [tuple(r) for r in connection.execute(text(f"SELECT * FROM {table} ORDER BY 1, 2"))]
+
+
+TERMS_BASE = "20261203_feed_horizon"
+#: Every table that existed before terms, and what the terms migrations add to them.
+KEPT_TABLES = (
+    "students", "courses", "student_courses", "waitlist_entries", "enrollment_events",
+    "api_keys", "feed_horizon",
+)  # fmt: skip
+
+
+def test_the_terms_migrations_keep_every_row_through_up_down_up(empty_database_url):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, TERMS_BASE)
+    with engine.begin() as connection:
+        for n in range(1, 6):
+            connection.execute(
+                text(
+                    "INSERT INTO students (first_name, last_name, email, email_key) "
+                    "VALUES ('A', :n, :e, :e)"
+                ),
+                {"n": str(n), "e": f"s{n}@example.edu"},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO courses (code, title, capacity, waitlist_capacity) "
+                    "VALUES (:c, 'T', 2, 5)"
+                ),
+                {"c": f"CS{n}"},
+            )
+        for student, course in ((1, 1), (2, 1), (3, 2)):
+            connection.execute(
+                text("INSERT INTO student_courses (student_id, course_id) VALUES (:s, :c)"),
+                {"s": student, "c": course},
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                    "VALUES ('enrolled', :s, :c, 'cli')"
+                ),
+                {"s": student, "c": course},
+            )
+        # An event of a course deleted since: its term is the default one too.
+        connection.execute(
+            text(
+                "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                "VALUES ('dropped', 4, 99, 'cli')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO waitlist_entries (student_id, course_id) VALUES (3, 1)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO api_keys (prefix, key_hash, role, student_id) "
+                "VALUES ('p1', 'h', 'student', 1)"
+            )
+        )
+    before = {table: _table(engine, table) for table in KEPT_TABLES}
+
+    command.upgrade(config, "head")
+
+    with engine.connect() as connection:
+        default = connection.execute(text("SELECT term_id FROM default_term")).scalar_one()
+        code = connection.execute(text(f"SELECT code FROM terms WHERE id = {default}")).scalar()
+        course_terms = connection.execute(text("SELECT DISTINCT term_id FROM courses")).scalars()
+        event_terms = connection.execute(
+            text("SELECT DISTINCT term_id FROM enrollment_events")
+        ).scalars()
+        assert (code, list(course_terms), list(event_terms)) == ("DEFAULT", [default], [default])
+        kept = connection.execute(
+            text("SELECT id, code, title, capacity, waitlist_capacity FROM courses ORDER BY id")
+        ).all()
+        assert [tuple(row) for row in kept] == [(n, f"CS{n}", "T", 2, 5) for n in range(1, 6)]
+        # The same code in another term is a new offering; in the same term, a duplicate.
+        connection.execute(
+            text(
+                "INSERT INTO terms (code, name, starts_on, ends_on) "
+                "VALUES ('NEXT', 'Next', '2030-01-01', '2030-05-01')"
+            )
+        )
+        other = connection.execute(text("SELECT id FROM terms WHERE code = 'NEXT'")).scalar()
+        connection.execute(
+            text(f"INSERT INTO courses (term_id, code, title) VALUES ({other}, 'cs1', 'T')")
+        )
+        with pytest.raises(IntegrityError):
+            connection.execute(
+                text(f"INSERT INTO courses (term_id, code, title) VALUES ({default}, 'cs1', 'T')")
+            )
+        connection.rollback()
+
+    command.downgrade(config, TERMS_BASE)
+    assert {table: _table(engine, table) for table in KEPT_TABLES} == before
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM courses")).scalar() == 5
+    engine.dispose()

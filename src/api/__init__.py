@@ -38,12 +38,13 @@ def _schema_name(schema: Any) -> str:
     # OpenAPI document (StudentUpdate has no required fields).
     cls = schema if isinstance(schema, type) else type(schema)
     name = cls.__name__.removesuffix("Schema")
-    return name + "Update" if getattr(schema, "partial", False) else name
+    partial = getattr(schema, "partial", False) and not name.endswith("Update")
+    return name + "Update" if partial else name
 
 
 def init_app(app: Flask) -> Api:
     """Register every blueprint, and the OpenAPI document generated from them."""
-    from src.api import courses, docs, enrollments, events, health, students
+    from src.api import courses, docs, enrollments, events, health, instructors, students, terms
 
     app.url_map.converters["id"] = IdConverter
     app.before_request(refuse_unread_query)
@@ -75,7 +76,7 @@ def init_app(app: Flask) -> Api:
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
     )
-    for module in (health, students, courses, enrollments, events):
+    for module in (health, terms, students, courses, instructors, enrollments, events):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
     return api

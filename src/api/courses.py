@@ -11,7 +11,7 @@ from src.api import LIST_HEADERS, LOCATION_HEADER, link
 from src.api.fast import RowShape, page_response
 from src.api.framework import Blueprint
 from src.api.pagination import pagination_headers
-from src.auth.access import any_student, reader
+from src.auth.access import any_instructor, any_student, assigned_instructor, reader
 from src.schemas import (
     CourseQuerySchema,
     CourseSchema,
@@ -44,28 +44,32 @@ class Courses(MethodView):
     """The collection of courses."""
 
     @blp.doc(operationId="listCourses")
-    @blp.allow(reader, any_student)
+    @blp.allow(reader, any_student, any_instructor)
     @blp.arguments(CourseQuerySchema, location="query")
     @blp.response(200, CourseSchema(many=True), headers=LIST_HEADERS)
     def get(self, args: dict[str, Any]) -> Any:
         """List courses.
 
-        In id order, a page at a time; `code` finds one course by code without regard to case.
-        Admins, readers and students."""
-        page = courses.list_courses(args["limit"], args["offset"], args.get("code"))
-        return page_response(page, COURSE_ROW)
+        A page at a time, in id order or by `sort`. The filters combine: `term_id`, `code` (exact,
+        any case), `q` (in the code or title, any case) and `has_seats`; `X-Total-Count` counts
+        the filtered list; `instructor_id` keeps the courses an instructor teaches. Every key may
+        list courses."""
+        limit, offset, sort = args.pop("limit"), args.pop("offset"), args.pop("sort", None)
+        return page_response(courses.list_courses(limit, offset, args, sort), COURSE_ROW)
 
     @blp.doc(operationId="createCourse")
     @blp.admins_only
     @blp.arguments(course_schema)
     @blp.response(201, CourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": COURSE_LINKS}})
+    @blp.problem(404, "term-not-found")
     @blp.problem(409, "course-code-taken")
     def post(self, data: dict[str, Any]) -> Any:
         """Create a course.
 
-        The code must be unused in any case (`409 course-code-taken`); `capacity` null means no
-        limit, `waitlist_capacity` 0 (the default) no waitlist. Admins only."""
+        In the term `term_id`, or the default term without it. The code must be unused in the term
+        in any case (`409 course-code-taken`); `capacity` null means no limit, `waitlist_capacity`
+        0 (the default) no waitlist. Admins only."""
         course = courses.create_course(data)
         return course, {"Location": url_for("courses.Course", course_id=course["id"])}
 
@@ -76,29 +80,37 @@ class Course(MethodView):
     """One course."""
 
     @blp.doc(operationId="getCourse")
-    @blp.allow(reader, any_student)
+    @blp.allow(reader, any_student, any_instructor)
     @blp.response(200, CourseSchema)
     @blp.problem(404, "course-not-found")
     def get(self, course_id: int) -> Any:
         """Read a course.
 
-        Carries an `ETag`; `If-None-Match` with it answers `304` without a body. Admins, readers
-        and students."""
+        Carries an `ETag`; `If-None-Match` with it answers `304` without a body. Every key may
+        read a course."""
         return courses.get_course(course_id)
 
     @blp.doc(operationId="updateCourse")
     @blp.admins_only
     @blp.arguments(course_update_schema)
     @blp.response(200, CourseSchema)
-    @blp.problem(404, "course-not-found")
-    @blp.problem(409, "course-code-taken", "capacity-below-enrollment", "capacity-below-waitlist")
+    @blp.problem(404, "course-not-found", "term-not-found")
+    @blp.problem(
+        409,
+        "course-code-taken",
+        "capacity-below-enrollment",
+        "capacity-below-waitlist",
+        "course-has-enrollments",
+    )
     @blp.problem(412, "precondition-failed")
     def patch(self, changes: dict[str, Any], course_id: int) -> Any:
         """Change some of a course's fields.
 
         A capacity below the students enrolled is `409 capacity-below-enrollment`, a waitlist
         capacity below the students waiting `409 capacity-below-waitlist`; new seats go to the
-        first in line at once. With `If-Match`, only if the course still has that ETag. Admins
+        first in line at once. `meetings`, `prerequisites` and `corequisites` are replaced whole.
+        `term_id` may change only while nobody is enrolled or waiting (`409
+        course-has-enrollments`). With `If-Match`, only if the course still has that ETag. Admins
         only."""
         return courses.update_course(course_id, changes, blp.precondition(CourseSchema))
 
@@ -121,7 +133,7 @@ class CourseStudents(MethodView):
     """A course's roster."""
 
     @blp.doc(operationId="getRoster")
-    @blp.allow(reader)
+    @blp.allow(reader, assigned_instructor)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, EnrolledStudentSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "course-not-found")
@@ -129,7 +141,8 @@ class CourseStudents(MethodView):
         """List a course's roster.
 
         The students enrolled, each with `enrolled_at`, oldest enrollment first, a page at a
-        time; students waiting are on the waitlist instead. Admins and readers."""
+        time; students waiting are on the waitlist instead. Admins, readers and the keys of the
+        course's instructors."""
         page = enrollments.roster(course_id, args["limit"], args["offset"])
         return page_response(page, ROSTER_ROW)
 
@@ -139,7 +152,7 @@ class CourseWaitlist(MethodView):
     """A course's waiting line."""
 
     @blp.doc(operationId="getWaitlist")
-    @blp.allow(reader)
+    @blp.allow(reader, assigned_instructor)
     @blp.arguments(PaginationSchema, location="query")
     @blp.response(200, WaitingStudentSchema(many=True), headers=LIST_HEADERS)
     @blp.problem(404, "course-not-found")
@@ -147,6 +160,7 @@ class CourseWaitlist(MethodView):
         """List a course's waitlist.
 
         The students waiting for a seat, first in line first, each with `waitlist_position` and
-        `waitlisted_at`, a page at a time. Admins and readers."""
+        `waitlisted_at`, a page at a time. Admins, readers and the keys of the course's
+        instructors."""
         page = waitlists.line(course_id, args["limit"], args["offset"])
         return page.mappings(), pagination_headers(page)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import Response, request, url_for
 from flask.views import MethodView
 
-from src.api import LIST_HEADERS, LOCATION_HEADER, link
+from src.api import LIST_HEADERS, LOCATION_HEADER, calendars, link
 from src.api.fast import RowShape, json_response, page_response
 from src.api.framework import Blueprint
 from src.api.pagination import pagination_headers
@@ -17,6 +17,8 @@ from src.schemas import (
     EnrollmentRequestSchema,
     EventSchema,
     PaginationSchema,
+    ScheduleQuerySchema,
+    ScheduleSchema,
     StudentCoursesQuerySchema,
     StudentQuerySchema,
     StudentSchema,
@@ -39,6 +41,7 @@ STUDENT_LINKS = {
     "UpdateStudent": link("updateStudent", student_id=NEW_STUDENT_ID),
     "DeleteStudent": link("deleteStudent", student_id=NEW_STUDENT_ID),
     "ListStudentCourses": link("listStudentCourses", student_id=NEW_STUDENT_ID),
+    "GetSchedule": link("getSchedule", student_id=NEW_STUDENT_ID),
     # No link to POST .../courses from here: its course comes from the body, and a
     # link that fills only the path would say a 404 for an unknown course means the
     # new student is missing. Enrolling is linked from a created course instead.
@@ -69,9 +72,10 @@ class Students(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """List students.
 
-        In id order, a page at a time; `email` finds one student by address without regard to
-        case. Admins and readers."""
-        page = students.list_students(args["limit"], args["offset"], args.get("email"))
+        A page at a time, in id order or by `sort`. `email` finds one student by address, `q`
+        those with the text in a name or the email (any case for both). Admins and readers."""
+        limit, offset, sort = args.pop("limit"), args.pop("offset"), args.pop("sort", None)
+        page = students.list_students(limit, offset, args, sort)
         return page_response(page, STUDENT_ROW)
 
     @blp.doc(operationId="createStudent")
@@ -154,9 +158,10 @@ class StudentCourses(MethodView):
 
         `status=enrolled` (default): the courses the student is enrolled in, with `enrolled_at`,
         oldest first; `waitlisted`: the courses they wait for, with `waitlist_position`, in
-        joining order; `all`: both, enrolled first. Admins, readers and the student's own key."""
+        joining order; `all`: both, enrolled first. `term_id` keeps the courses of one term.
+        Admins, readers and the student's own key."""
         page = enrollments.student_courses(
-            student_id, args["status"], args["limit"], args["offset"]
+            student_id, args["status"], args["limit"], args["offset"], args.get("term_id")
         )
         if args["status"] == "enrolled":
             return page_response(page, ENROLLED_COURSE_ROW)
@@ -190,6 +195,49 @@ class StudentCourses(MethodView):
         if outcome == enrollments.CREATED:
             return json_response(ENROLLED_COURSE_ROW.from_mapping(enrollment), 201, location)
         return enrollment, 202, location
+
+
+@blp.route("/students/<id:student_id>/schedule")
+class StudentSchedule(MethodView):
+    """A student's week in a term."""
+
+    @blp.doc(operationId="getSchedule")
+    @blp.allow(reader, own_student)
+    @blp.arguments(ScheduleQuerySchema, location="query")
+    @blp.response(200, ScheduleSchema)
+    @blp.doc(
+        responses={
+            200: {
+                "content": {
+                    calendars.CONTENT_TYPE: {
+                        "schema": {
+                            "type": "string",
+                            "maxLength": 10_000_000,
+                            "pattern": "^BEGIN:VCALENDAR",
+                        },
+                    }
+                }
+            }
+        }
+    )
+    @blp.problem(404, "student-not-found", "term-not-found")
+    def get(self, args: dict[str, Any], student_id: int) -> Any:
+        """Read a student's schedule.
+
+        The courses the student is enrolled in in the term `term_id` (the default term without
+        it), each with its meetings. With `Accept: text/calendar`, an iCalendar file: one weekly
+        event per meeting, from the term's first matching day to its last. Admins, readers and
+        the student's own key."""
+        schedule = enrollments.schedule(student_id, args.get("term_id"))
+        wanted = request.accept_mimetypes.best_match(["application/json", calendars.CONTENT_TYPE])
+        if wanted != calendars.CONTENT_TYPE:
+            return schedule
+        filename = f"schedule-{schedule['term']['code']}.ics"
+        return Response(
+            calendars.schedule_calendar(student_id, schedule),
+            mimetype=calendars.CONTENT_TYPE,
+            headers={"Content-Disposition": f'inline; filename="{filename}"'},
+        )
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>")

@@ -13,12 +13,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, current_app, g, request
+from sqlalchemy import bindparam, exists, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from src.auth.caches import FailedLookups, VerifiedKeys
 from src.auth.keys import Principal, authenticate, key_hash
+from src.database import Statement
 from src.endpoints import current_handler
+from src.models import CourseInstructor
 
 #: flask-smorest's own endpoints for the document and the docs page, which carry no
 #: mark of ours; every other public view is marked with :func:`public`.
@@ -42,6 +45,42 @@ def any_student(principal: Principal, _args: Mapping[str, Any]) -> bool:
 def own_student(principal: Principal, args: Mapping[str, Any]) -> bool:
     """A student key, on its own student's resources only."""
     return principal.role == "student" and args.get("student_id") == principal.student_id
+
+
+def any_instructor(principal: Principal, _args: Mapping[str, Any]) -> bool:
+    """Any instructor key."""
+    return principal.role == "instructor"
+
+
+def own_instructor(principal: Principal, args: Mapping[str, Any]) -> bool:
+    """An instructor key, on its own instructor's resources only."""
+    return principal.role == "instructor" and args.get("instructor_id") == principal.instructor_id
+
+
+_assignments = CourseInstructor.__table__
+_TEACHES = Statement(
+    select(
+        exists().where(
+            _assignments.c.instructor_id == bindparam("instructor_id"),
+            _assignments.c.course_id == bindparam("course_id"),
+        )
+    )
+)
+
+
+def assigned_instructor(principal: Principal, args: Mapping[str, Any]) -> bool:
+    """An instructor key, on the courses its instructor teaches (one lookup, only for
+    instructor keys)."""
+    if principal.role != "instructor":
+        return False
+    params = {"instructor_id": principal.instructor_id, "course_id": args["course_id"]}
+    return bool(_TEACHES.scalar(params))
+
+
+def forget_instructor_keys(instructor_id: int) -> None:
+    """After an instructor's deletion commits: stop trusting their keys in this process
+    (other processes stop within ``caches.KEY_CACHE_SECONDS``)."""
+    current_app.extensions["registrar.verified_keys"].forget_instructor(instructor_id)
 
 
 def forget_student_keys(student_id: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from src.auth.keys import Principal
 
@@ -48,8 +49,15 @@ class VerifiedKeys:
 
     def forget_student(self, student_id: int) -> None:
         """Drop a deleted student's keys: this process refuses them at once."""
+        self._forget(lambda principal: principal.student_id == student_id)
+
+    def forget_instructor(self, instructor_id: int) -> None:
+        """Drop a deleted instructor's keys: this process refuses them at once."""
+        self._forget(lambda principal: principal.instructor_id == instructor_id)
+
+    def _forget(self, whose: Callable[[Principal], bool]) -> None:
         for digest, (_, principal) in list(self._entries.items()):
-            if principal.student_id == student_id:
+            if whose(principal):
                 self._entries.pop(digest, None)
 
 

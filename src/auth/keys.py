@@ -18,8 +18,8 @@ from sqlalchemy import bindparam, exists, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from src.database import Statement, savepoint, transaction
-from src.exceptions import StudentNotFound
-from src.models import ApiKey, Student
+from src.exceptions import InstructorNotFound, StudentNotFound
+from src.models import ApiKey, Instructor, Student
 from src.models.api_key import ROLES
 
 KEY_PREFIX = "reg"
@@ -37,6 +37,7 @@ class Principal:
     prefix: str
     role: str
     student_id: int | None
+    instructor_id: int | None = None
 
 
 def key_hash(key: str) -> str:
@@ -52,10 +53,14 @@ class NewKey:
     prefix: str
     role: str
     student_id: int | None
+    instructor_id: int | None = None
 
 
 _STUDENT_EXISTS = Statement(
     select(exists().where(Student.__table__.c.id == bindparam("student_id")))
+)
+_INSTRUCTOR_EXISTS = Statement(
+    select(exists().where(Instructor.__table__.c.id == bindparam("instructor_id")))
 )
 _INSERT = Statement(
     insert(_keys).values(
@@ -63,36 +68,57 @@ _INSERT = Statement(
         key_hash=bindparam("key_hash"),
         role=bindparam("role"),
         student_id=bindparam("student_id"),
+        instructor_id=bindparam("instructor_id"),
         name=bindparam("name"),
     )
 )
 
 
-def create_api_key(role: str, *, student_id: int | None = None, name: str | None = None) -> NewKey:
+def create_api_key(
+    role: str,
+    *,
+    student_id: int | None = None,
+    instructor_id: int | None = None,
+    name: str | None = None,
+) -> NewKey:
     """Create a key, committed; the caller shows ``key`` once.
 
     A ``student`` key needs the ``student_id`` it acts as (:class:`StudentNotFound`
-    if there is none such); no other role has one.
+    if there is none such), an ``instructor`` key the ``instructor_id``
+    (:class:`InstructorNotFound`); no other role has either.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}")
     if (role == "student") != (student_id is not None):
         raise ValueError("a student key needs a student id, and only a student key has one")
+    if (role == "instructor") != (instructor_id is not None):
+        raise ValueError(
+            "an instructor key needs an instructor id, and only an instructor key has one"
+        )
     with transaction():
         if student_id is not None and not _STUDENT_EXISTS.scalar({"student_id": student_id}):
             raise StudentNotFound(student_id)
+        if instructor_id is not None and not _INSTRUCTOR_EXISTS.scalar(
+            {"instructor_id": instructor_id}
+        ):
+            raise InstructorNotFound(instructor_id)
         for _ in range(5):
             prefix = secrets.token_hex(4)
             key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
             values = {"prefix": prefix, "key_hash": key_hash(key), "role": role}
             try:
                 with savepoint():
-                    _INSERT.run(values | {"student_id": student_id, "name": name})
+                    _INSERT.run(
+                        values
+                        | {"student_id": student_id, "instructor_id": instructor_id, "name": name}
+                    )
             except IntegrityError as error:
-                if _is_foreign_key(error):  # the student was deleted meanwhile
+                if _is_foreign_key(error):  # the student or instructor was deleted meanwhile
+                    if instructor_id is not None:
+                        raise InstructorNotFound(instructor_id) from error
                     raise StudentNotFound(student_id) from error  # type: ignore[arg-type]
                 continue  # a prefix collision, about one in four billion
-            return NewKey(key, prefix, role, student_id)
+            return NewKey(key, prefix, role, student_id, instructor_id)
     raise RuntimeError("could not find a free key prefix")
 
 
@@ -102,7 +128,12 @@ def _is_foreign_key(error: IntegrityError) -> bool:
 
 _BY_PREFIX = Statement(
     select(
-        _keys.c.id, _keys.c.key_hash, _keys.c.role, _keys.c.student_id, _keys.c.last_used_at
+        _keys.c.id,
+        _keys.c.key_hash,
+        _keys.c.role,
+        _keys.c.student_id,
+        _keys.c.instructor_id,
+        _keys.c.last_used_at,
     ).where(_keys.c.prefix == bindparam("prefix"), _keys.c.revoked_at.is_(None))
 )
 _TOUCH = Statement(
@@ -127,7 +158,9 @@ def authenticate(key: str, digest: str | None = None) -> Principal | None:
     last_used = record["last_used_at"]
     if last_used is None or now - last_used > LAST_USED_RESOLUTION:
         _TOUCH.run({"key_id": record["id"], "now": now})
-    return Principal(record["id"], parts[1], record["role"], record["student_id"])
+    return Principal(
+        record["id"], parts[1], record["role"], record["student_id"], record["instructor_id"]
+    )
 
 
 _LIST = Statement(select(_keys).order_by(_keys.c.id))

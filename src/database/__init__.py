@@ -60,7 +60,9 @@ __all__ = [
     "current_connection",
     "db",
     "init_app",
+    "like_pattern",
     "now",
+    "order_keys",
     "savepoint",
     "transaction",
 ]
@@ -189,7 +191,8 @@ class Listing:
     ``query`` is the whole list, ordered, taking its other values as bound
     parameters; ``total`` is its length, and returns no row (or null) when the list's
     owner (the student of a student's courses) does not exist. ``columns`` are those each
-    item shows and ``order`` the columns the page is ordered by.
+    item shows and ``order`` the columns the page is ordered by, as in the query (a
+    leading ``-`` for descending).
     """
 
     def __init__(
@@ -213,7 +216,7 @@ class Listing:
         self._statement = Statement(
             select(*counted.c, *page.c)
             .select_from(counted.outerjoin(page, true()))
-            .order_by(*(page.c[name] for name in order))
+            .order_by(*(_ordered(page.c, name) for name in order))
         )
 
     def page(self, params: Params, limit: int, offset: int) -> Page | None:
@@ -224,6 +227,23 @@ class Listing:
             return None
         items = [row[1:] for row in rows if row[1] is not None]
         return Page(rows[0][0], limit, offset, self.columns, items)
+
+
+def _ordered(columns: Any, name: str) -> Any:
+    return columns[name[1:]].desc() if name.startswith("-") else columns[name]
+
+
+def order_keys(columns: Any, order: Sequence[str]) -> list[Any]:
+    """``ORDER BY`` keys of ``columns`` (a table's ``.c``) for a :class:`Listing`'s
+    ``order``: column names, a leading ``-`` for descending."""
+    return [_ordered(columns, name) for name in order]
+
+
+def like_pattern(text: str) -> str:
+    """A ``LIKE`` pattern (escaped by ``\\``) matching ``text`` anywhere, taken
+    literally: its ``%``, ``_`` and ``\\`` match themselves."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class Page:

@@ -142,5 +142,9 @@ def _configure_sqlite_connection(dbapi_connection: object, _record: object) -> N
 
 @event.listens_for(Engine, "begin")
 def _begin_sqlite_immediate(connection: Connection) -> None:
-    if connection.dialect.name == "sqlite":
+    # Not under AUTOCOMMIT, where a migration runs its own BEGIN (migrations.helpers).
+    if (
+        connection.dialect.name == "sqlite"
+        and connection.get_execution_options().get("isolation_level") != "AUTOCOMMIT"
+    ):
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Connection, Engine, Executable
+from sqlalchemy import JSON, Connection, Engine, Executable
 from sqlalchemy.exc import DBAPIError
 
 _current: ContextVar[Connection | None] = ContextVar("transaction_connection", default=None)
@@ -156,7 +156,8 @@ class CompileCache:
     def get(self, form: Executable, dialect: Any) -> _Compiled | None:
         """``form`` compiled for ``dialect``; ``None`` off the fast path: on other
         databases than PostgreSQL, and for statements whose SQL depends on their
-        values (an ``IN`` list of bound values, which SQLAlchemy expands)."""
+        values (an ``IN`` list of bound values, which SQLAlchemy expands) and those that
+        bind JSON."""
         if dialect.name != "postgresql":
             return None
         compiled = self._compiled
@@ -172,7 +173,11 @@ class _Compiled:
         compiled = form.compile(dialect=dialect)
         self.form = form
         self.dialect = dialect
-        self.fast = not compiled.post_compile_params
+        # Off the fast path: SQL that depends on the values, and values that only
+        # SQLAlchemy's bind processing turns into what the driver takes (JSON).
+        self.fast = not compiled.post_compile_params and not any(
+            isinstance(bind.type, JSON) for bind in compiled.binds.values()
+        )
         self.sql = compiled.string
         self.defaults = dict(compiled.params)
         #: Positions of the timestamp columns, which psycopg2 gives in the connection's

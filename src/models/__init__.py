@@ -5,17 +5,23 @@ from src.models.base import Base
 from src.models.course import Course
 from src.models.enrollment_event import EnrollmentEvent
 from src.models.feed_horizon import FeedHorizon
+from src.models.instructor import CourseInstructor, Instructor
 from src.models.student import Student
 from src.models.student_course import StudentCourse
+from src.models.term import DefaultTerm, Term
 from src.models.waitlist_entry import WaitlistEntry
 
 __all__ = [
     "ApiKey",
     "Base",
     "Course",
+    "CourseInstructor",
+    "DefaultTerm",
     "EnrollmentEvent",
     "FeedHorizon",
+    "Instructor",
     "Student",
     "StudentCourse",
+    "Term",
     "WaitlistEntry",
 ]

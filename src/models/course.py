@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import CheckConstraint, Identity, Index, String, func
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from src.models.base import Base, TimestampMixin
+from src.models.term import DefaultTerm
 
 if TYPE_CHECKING:
     from src.models.student import Student
@@ -16,9 +27,13 @@ if TYPE_CHECKING:
 
 
 class Course(TimestampMixin, Base):
-    """A course students enroll in. Codes are unique without regard to case.
+    """A course as students enroll in it: one offering, in one term. Codes are unique
+    within a term without regard to case; the same code in two terms is two offerings.
 
     ``capacity`` is the most students the course takes; ``None`` means no limit.
+    ``meetings`` is its weekly schedule, a list of ``{"days", "starts_at", "ends_at",
+    "room"}``; ``prerequisites`` and ``corequisites`` are lists of course codes. Each is
+    read and replaced whole, so it is a JSON list rather than a table of its own.
     """
 
     __tablename__ = "courses"
@@ -36,6 +51,11 @@ class Course(TimestampMixin, Base):
 
     # An identity column (not SERIAL): PostgreSQL owns the sequence with the column.
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    #: The term it is offered in; an insert that names none puts it in the default term.
+    term_id: Mapped[int] = mapped_column(
+        ForeignKey("terms.id", ondelete="RESTRICT"),
+        default=select(DefaultTerm.term_id).where(DefaultTerm.id == 1).scalar_subquery(),
+    )
     code: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(2000))
@@ -44,6 +64,9 @@ class Course(TimestampMixin, Base):
     #: How many students may wait for a seat: 0 (the default) for no waitlist, ``None``
     #: for no limit.
     waitlist_capacity: Mapped[int | None] = mapped_column(server_default="0")
+    meetings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, server_default=text("'[]'"))
+    prerequisites: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
+    corequisites: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
 
     #: The course's enrollments. ``passive_deletes="all"``: the ORM never touches them
     #: when the course is deleted, so the database's ON DELETE RESTRICT decides.
@@ -63,4 +86,13 @@ class Course(TimestampMixin, Base):
         return f"<Course {self.id} {self.code}>"
 
 
-Index("uq_courses_code_lower", func.lower(Course.code), unique=True)
+Index("uq_courses_term_id_code_lower", Course.term_id, func.lower(Course.code), unique=True)
+# ``GET /courses?q=``: text anywhere in the code or title, in any case. Trigram indexes
+# (pg_trgm) serve LIKE '%text%' on PostgreSQL; SQLite has none and reads the table.
+for _column in ("code", "title"):
+    Index(
+        f"ix_courses_{_column}_trgm",
+        func.lower(Course.__table__.c[_column]).label(f"{_column}_lower"),
+        postgresql_using="gin",
+        postgresql_ops={f"{_column}_lower": "gin_trgm_ops"},
+    ).ddl_if(dialect="postgresql")

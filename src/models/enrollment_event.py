@@ -32,8 +32,9 @@ def one_of(column: str, values: Iterable[str]) -> str:
 class EnrollmentEvent(Base):
     """One change of one enrollment, written in the transaction that made the change.
 
-    Nothing updates or deletes an event but ``flask events prune``. ``student_id`` and
-    ``course_id`` are plain columns, not foreign keys: the history outlives the rows.
+    Nothing updates or deletes an event but ``flask events prune``. ``student_id``,
+    ``course_id`` and ``term_id`` are plain columns, not foreign keys: the history
+    outlives the rows.
     ``txid`` is the writing transaction's id on PostgreSQL (``pg_current_xact_id()``),
     which the change feed orders by commit (see ``src.services.events``); SQLite, with
     one writer at a time, leaves it empty.
@@ -59,6 +60,9 @@ class EnrollmentEvent(Base):
     type: Mapped[str] = mapped_column(String(20))
     student_id: Mapped[int]
     course_id: Mapped[int]
+    #: The course's term when the change was made (null only for events that code
+    #: before terms wrote during a rolling deploy).
+    term_id: Mapped[int | None]
     occurred_at: Mapped[datetime] = mapped_column(server_default=func.now())
     actor_kind: Mapped[str] = mapped_column(String(10))
     actor_key_prefix: Mapped[str | None] = mapped_column(String(16))

@@ -11,12 +11,45 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-#: The columns of a course and of a student that responses show, in the schemas' order.
+from sqlalchemy import func, select
+
+from src.models import Course, StudentCourse
+
+#: The columns of a course, a term, a student and an instructor that responses show, in
+#: the schemas' order.
 COURSE_COLUMNS = (
-    "id", "code", "title", "description", "credits", "capacity", "waitlist_capacity",
-    "created_at", "updated_at",
+    "id", "term_id", "code", "title", "description", "credits", "capacity",
+    "waitlist_capacity", "meetings", "prerequisites", "corequisites", "enrolled_count",
+    "seats_available", "created_at", "updated_at",
+)  # fmt: skip
+TERM_COLUMNS = (
+    "id", "code", "name", "starts_on", "ends_on", "registration_opens_at", "add_deadline",
+    "drop_deadline", "withdraw_deadline", "max_credits", "is_default", "created_at",
+    "updated_at",
 )  # fmt: skip
 STUDENT_COLUMNS = ("id", "first_name", "last_name", "email", "created_at", "updated_at")
+INSTRUCTOR_COLUMNS = STUDENT_COLUMNS
+
+_courses = Course.__table__
+_enrollments = StudentCourse.__table__
+#: Students enrolled in the course of the row: the roster index counts it.
+enrolled_count = (
+    select(func.count())
+    .where(_enrollments.c.course_id == _courses.c.id)
+    .correlate(_courses)
+    .scalar_subquery()
+)
+
+
+def course_columns() -> list[Any]:
+    """A course's columns as every response shows it: its own, then ``enrolled_count``
+    and ``seats_available`` (null without a capacity), counted as the row is read."""
+    return [
+        *_courses.c,
+        enrolled_count.label("enrolled_count"),
+        (_courses.c.capacity - enrolled_count).label("seats_available"),
+    ]
+
 
 #: Checks a resource's current state before a change (an ``If-Match``); raises to
 #: refuse the change.

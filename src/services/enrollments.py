@@ -45,7 +45,14 @@ from src.exceptions import (
 )
 from src.models import Course, Student, StudentCourse, WaitlistEntry
 from src.models.base import UTCDateTime
-from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, events, waitlists
+from src.services import (
+    COURSE_COLUMNS,
+    STUDENT_COLUMNS,
+    course_columns,
+    events,
+    terms,
+    waitlists,
+)
 
 _students = Student.__table__
 _courses = Course.__table__
@@ -65,14 +72,15 @@ def _counted(owner: Any, column: Any, owner_id: Any) -> Any:
 
 # -- Reading ------------------------------------------------------------------------
 
+_course = course_columns()
 _enrolled_courses = (
-    select(*_courses.c, _enrollments.c.enrolled_at, literal("enrolled").label("status"))
+    select(*_course, _enrollments.c.enrolled_at, literal("enrolled").label("status"))
     .join_from(_enrollments, _courses, _enrollments.c.course_id == _courses.c.id)
     .where(_enrollments.c.student_id == _student_id)
 )
 _waiting_courses = (
     select(
-        *_courses.c,
+        *_course,
         literal("waitlisted").label("status"),
         waitlists.position_of(_entries).label("waitlist_position"),
         _entries.c.waitlisted_at,
@@ -84,70 +92,110 @@ _waiting_courses = (
 # Typed nulls: a union's rows take their types from its first select.
 _no_time = type_coerce(null(), UTCDateTime())
 _no_place = type_coerce(null(), Integer())
-# Enrolled courses first, oldest first; then the courses waited for, in joining order.
-_all_courses = union_all(
-    _enrolled_courses.with_only_columns(
-        *_courses.c,
-        _enrollments.c.enrolled_at,
-        literal("enrolled").label("status"),
-        _no_place.label("waitlist_position"),
-        _no_time.label("waitlisted_at"),
-        literal(0).label("part"),
-        _enrollments.c.enrolled_at.label("since"),
-    ),
-    _waiting_courses.with_only_columns(
-        *_courses.c,
-        _no_time.label("enrolled_at"),
-        literal("waitlisted").label("status"),
-        waitlists.position_of(_entries).label("waitlist_position"),
-        _entries.c.waitlisted_at,
-        literal(1).label("part"),
-        _entries.c.waitlisted_at.label("since"),
-    ),
-).subquery("courses_of_student")
-_enrolled_total = _counted(_students, _enrollments.c.student_id, _student_id)
-_waiting_total = _counted(_students, _entries.c.student_id, _student_id)
-#: For each ``?status=``: a student's courses, oldest first, and their total.
-_STUDENT_COURSES = {
-    "enrolled": Listing(
-        _enrolled_courses.order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id),
-        _enrolled_total,
-        (*COURSE_COLUMNS, "enrolled_at"),
-        order=("enrolled_at", "id"),
-    ),
-    "waitlisted": Listing(
-        _waiting_courses.order_by(_entries.c.id),
-        _waiting_total,
-        (*COURSE_COLUMNS, "status", "waitlist_position", "waitlisted_at", "entry_id"),
-        order=("entry_id",),
-    ),
-    "all": Listing(
-        select(*_all_courses.c).order_by(
-            _all_courses.c.part, _all_courses.c.since, _all_courses.c.id
-        ),
-        select(_enrolled_total.scalar_subquery() + _waiting_total.scalar_subquery()),
-        (
-            *COURSE_COLUMNS,
-            "enrolled_at",
-            "status",
-            "waitlist_position",
-            "waitlisted_at",
-            "part",
-            "since",
-        ),
-        order=("part", "since", "id"),
-    ),
-}
+_in_term = _courses.c.term_id == bindparam("term_id")
 
 
-def student_courses(student_id: int, status: str, limit: int, offset: int) -> Page:
-    """A page of the student's courses with ``status``: ``enrolled`` (with
-    ``enrolled_at``, oldest first), ``waitlisted`` (with their place, in joining order)
-    or ``all`` (enrolled first); :class:`StudentNotFound` if there is no such student."""
-    page = _STUDENT_COURSES[status].page({"student_id": student_id}, limit, offset)
+def _student_total(rows: Any, course_id: Any, in_term: bool) -> Any:
+    # No row when the student does not exist, else their number of ``rows`` (in the
+    # term): one statement answers the 404 check and the list's total.
+    count = select(func.count()).where(rows.c.student_id == _student_id)
+    if in_term:
+        count = count.join_from(rows, _courses, course_id == _courses.c.id).where(_in_term)
+    return select(count.scalar_subquery()).where(_students.c.id == _student_id)
+
+
+def _student_courses_listings(in_term: bool) -> dict[str, Listing]:
+    """For each ``?status=``: a student's courses (in the term ``term_id``, with
+    ``in_term``), oldest first, and their total."""
+    where = [_in_term] if in_term else []
+    enrolled = _enrolled_courses.where(*where)
+    waiting = _waiting_courses.where(*where)
+    # Enrolled courses first, oldest first; then the courses waited for, in joining order.
+    both = union_all(
+        enrolled.with_only_columns(
+            *_course,
+            _enrollments.c.enrolled_at,
+            literal("enrolled").label("status"),
+            _no_place.label("waitlist_position"),
+            _no_time.label("waitlisted_at"),
+            literal(0).label("part"),
+            _enrollments.c.enrolled_at.label("since"),
+        ),
+        waiting.with_only_columns(
+            *_course,
+            _no_time.label("enrolled_at"),
+            literal("waitlisted").label("status"),
+            waitlists.position_of(_entries).label("waitlist_position"),
+            _entries.c.waitlisted_at,
+            literal(1).label("part"),
+            _entries.c.waitlisted_at.label("since"),
+        ),
+    ).subquery("courses_of_student")
+    enrolled_total = _student_total(_enrollments, _enrollments.c.course_id, in_term)
+    waiting_total = _student_total(_entries, _entries.c.course_id, in_term)
+    return {
+        "enrolled": Listing(
+            enrolled.order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id),
+            enrolled_total,
+            (*COURSE_COLUMNS, "enrolled_at"),
+            order=("enrolled_at", "id"),
+        ),
+        "waitlisted": Listing(
+            waiting.order_by(_entries.c.id),
+            waiting_total,
+            (*COURSE_COLUMNS, "status", "waitlist_position", "waitlisted_at", "entry_id"),
+            order=("entry_id",),
+        ),
+        "all": Listing(
+            select(*both.c).order_by(both.c.part, both.c.since, both.c.id),
+            select(enrolled_total.scalar_subquery() + waiting_total.scalar_subquery()),
+            (
+                *COURSE_COLUMNS,
+                "enrolled_at",
+                "status",
+                "waitlist_position",
+                "waitlisted_at",
+                "part",
+                "since",
+            ),
+            order=("part", "since", "id"),
+        ),
+    }
+
+
+#: The listings of a student's courses, in every term (``False``) or in one (``True``).
+_STUDENT_COURSES = {in_term: _student_courses_listings(in_term) for in_term in (False, True)}
+
+
+def student_courses(
+    student_id: int, status: str, limit: int, offset: int, term_id: int | None = None
+) -> Page:
+    """A page of the student's courses (in the term ``term_id`` when given) with
+    ``status``: ``enrolled`` (with ``enrolled_at``, oldest first), ``waitlisted`` (with
+    their place, in joining order) or ``all`` (enrolled first); :class:`StudentNotFound`
+    if there is no such student."""
+    params = {"student_id": student_id, "term_id": term_id}
+    listing = _STUDENT_COURSES[term_id is not None][status]
+    page = listing.page(params, limit, offset)
     if page is None:
         raise StudentNotFound(student_id)
     return page
+
+
+_SCHEDULE = Statement(
+    _enrolled_courses.where(_in_term).order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id)
+)
+
+
+def schedule(student_id: int, term_id: int | None = None) -> dict[str, Any]:
+    """A student's schedule for a term (the default term when ``term_id`` is ``None``):
+    ``{"term", "courses"}``, the courses they are enrolled in there, oldest enrollment
+    first, each with its meetings. :class:`StudentNotFound`, :class:`TermNotFound`."""
+    term = terms.default_term() if term_id is None else terms.get_term(term_id)
+    if not _STUDENT_EXISTS.scalar({"student_id": student_id}):
+        raise StudentNotFound(student_id)
+    courses = _SCHEDULE.mappings({"student_id": student_id, "term_id": term["id"]})
+    return {"term": term, "courses": courses}
 
 
 _ROSTER = Listing(
@@ -261,29 +309,43 @@ _insert_if_room = (
     .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
 _enrolled_at = select(_enrollments.c.enrolled_at).where(*_pair)
-_INSERT_IF_ROOM = events.Recorded(_insert_if_room, "enrolled")
-_ENROLLED_AT = Statement(_enrolled_at)
+# On SQLite a subquery of RETURNING sees the row inserted: the count after it.
+_INSERT_IF_ROOM = events.Recorded(
+    _insert_if_room.returning(_seats_taken.scalar_subquery().label("enrolled_count")),
+    "enrolled",
+)
+_ENROLLED_AT = Statement(
+    _enrolled_at.add_columns(_seats_taken.scalar_subquery().label("enrolled_count"))
+)
 
 
 def _insert_or_find_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
     # SQLite has no data-modifying WITH: the insert and its event, then, if nothing was
-    # inserted, the enrollment that was there already.
+    # inserted, the enrollment that was there already; each with the course's count.
     inserted = _INSERT_IF_ROOM.statement.mappings(params)
     if inserted:
-        return [{"enrolled_at": inserted[0]["enrolled_at"], "created": True}]
-    enrolled_at = _ENROLLED_AT.scalar(params)
-    return [] if enrolled_at is None else [{"enrolled_at": enrolled_at, "created": False}]
+        return [{**inserted[0], "created": True}]
+    found = _ENROLLED_AT.first(params)
+    return [] if found is None else [{**found, "created": False}]
 
 
 _inserted = _insert_if_room.cte("changed")
+_seats_before = _seats_taken.scalar_subquery()
 # The new enrollment and its event, else the one that was there already (the
 # statement's snapshot, taken under the course's lock, sees it; it does not see the
-# row the statement itself inserts). No row: the course is full.
+# row the statement itself inserts, hence the + 1), with the course's enrollment
+# count after it. No row: the course is full.
 _INSERT_OR_FIND = Statement(
     _insert_or_find_in_steps,
     postgresql=union_all(
-        select(_inserted.c.enrolled_at, literal(True).label("created")),
-        _enrolled_at.add_columns(literal(False).label("created")),
+        select(
+            _inserted.c.enrolled_at,
+            literal(True).label("created"),
+            (_seats_before + 1).label("enrolled_count"),
+        ),
+        _enrolled_at.add_columns(
+            literal(False).label("created"), _seats_before.label("enrolled_count")
+        ),
     ).add_cte(events.record_from(_inserted, "enrolled")),
 )
 _in_line = (_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
@@ -312,10 +374,19 @@ def _join_line(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
     joined = _JOIN_LINE.execute({"student_id": student_id, "course_id": course["id"]})
     return {
         **course,
+        # Full: as many enrolled as its capacity (which never goes below them).
+        **_counts(course, course["capacity"]),
         "status": "waitlisted",
         "waitlist_position": waiting + 1,
         "waitlisted_at": joined[0]["waitlisted_at"],
     }
+
+
+def _counts(course: dict[str, Any], enrolled_count: int) -> dict[str, Any]:
+    """The course's ``enrolled_count`` and ``seats_available``, as a course read shows them."""
+    capacity = course["capacity"]
+    seats = None if capacity is None else capacity - enrolled_count
+    return {"enrolled_count": enrolled_count, "seats_available": seats}
 
 
 #: What :func:`enroll` did.
@@ -346,7 +417,12 @@ def enroll(
         except IntegrityError as error:
             raise _integrity_error(error, student_id, course_id) from error
         if found is not None:
-            enrollment = {**course, "enrolled_at": found["enrolled_at"], "status": "enrolled"}
+            enrollment = {
+                **course,
+                **_counts(course, found["enrolled_count"]),
+                "enrolled_at": found["enrolled_at"],
+                "status": "enrolled",
+            }
             if found["created"]:
                 return enrollment, CREATED
             if not idempotent:

@@ -150,6 +150,12 @@ def recorded_by(actor: Actor | None = None, reason: str | None = None) -> dict[s
     return {"reason": reason} | (actor or current_actor()).columns()
 
 
+def _term_of(course_id: Any) -> Any:
+    """The term of the course, as an event records it."""
+    courses = Course.__table__
+    return select(courses.c.term_id).where(courses.c.id == course_id).scalar_subquery()
+
+
 def record_from(changed: Any, type_: str) -> Any:
     """A CTE that records an event of ``type_`` for each row of the CTE ``changed``
     (its ``student_id`` and ``course_id``), as :class:`Recorded` does; the statement
@@ -157,7 +163,7 @@ def record_from(changed: Any, type_: str) -> Any:
     return (
         insert(_events)
         .from_select(
-            [*_EVENT_COLUMNS, "occurred_at"],
+            [*_EVENT_COLUMNS, "term_id", "occurred_at"],
             select(
                 literal(type_),
                 changed.c.student_id,
@@ -166,6 +172,7 @@ def record_from(changed: Any, type_: str) -> Any:
                 bindparam("actor_kind"),
                 bindparam("actor_key_prefix"),
                 bindparam("actor_role"),
+                _term_of(changed.c.course_id),
                 now(),
             ),
         )
@@ -175,7 +182,8 @@ def record_from(changed: Any, type_: str) -> Any:
 
 _RECORD = Statement(
     insert(_events).values(
-        {name: bindparam(name) for name in _EVENT_COLUMNS} | {"occurred_at": now()}
+        {name: bindparam(name) for name in _EVENT_COLUMNS}
+        | {"term_id": _term_of(bindparam("course_id")), "occurred_at": now()}
     )
 )
 
@@ -231,6 +239,7 @@ def as_event(row: Mapping[str, Any]) -> dict[str, Any]:
         "type": row["type"],
         "student_id": row["student_id"],
         "course_id": row["course_id"],
+        "term_id": row["term_id"],
         "occurred_at": row["occurred_at"],
         "actor": actor,
         "reason": row["reason"],

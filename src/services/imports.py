@@ -14,23 +14,44 @@ from sqlalchemy import bindparam, func, select
 
 from src.database import Statement, transaction
 from src.exceptions import BatchRejected
-from src.models import Course, Student
+from src.models import Course, DefaultTerm, Student, Term
 from src.models.student import email_key
 from src.services.batches import MAX_PAIRS, enroll_batch, existing_pairs, shortfalls
 from src.services.enrollments import lock_courses
 
 HEADER = ["student_email", "course_code"]
+#: The optional third column: the term a line's course code is in (else the default term).
+TERM_COLUMN = "term_code"
 
 _STUDENTS_BY_EMAIL = Statement(
     select(Student.email_key, Student.id).where(
         Student.email_key.in_(bindparam("keys", expanding=True))
     )
 )
+# Every offering with one of the codes, in any term: keyed by (term, code) below.
 _COURSES_BY_CODE = Statement(
-    select(func.lower(Course.code), Course.id).where(
+    select(func.lower(Course.code), Course.term_id, Course.id).where(
         func.lower(Course.code).in_(bindparam("keys", expanding=True))
     )
 )
+_TERMS_BY_CODE = Statement(
+    select(func.lower(Term.code), Term.id).where(
+        func.lower(Term.code).in_(bindparam("keys", expanding=True))
+    )
+)
+_DEFAULT_TERM = Statement(select(DefaultTerm.term_id).where(DefaultTerm.id == 1))
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One line of the file, its email and codes compared as the API compares them."""
+
+    number: int
+    email: str
+    code: str
+    code_as_written: str
+    term: str | None
+    term_as_written: str | None
 
 
 class ImportRejected(Exception):
@@ -54,10 +75,10 @@ def _chunks(items: list[Any], size: int = MAX_PAIRS) -> Iterable[list[Any]]:
         yield items[start : start + size]
 
 
-def _resolve(statement: Statement, keys: set[str]) -> dict[str, int]:
-    found: dict[str, int] = {}
+def _resolve(statement: Statement, keys: set[str]) -> list[Any]:
+    found: list[Any] = []
     for chunk in _chunks(sorted(keys)):
-        found.update((key, id_) for key, id_ in statement.rows({"keys": chunk}))
+        found.extend(statement.rows({"keys": chunk}))
     return found
 
 
@@ -76,23 +97,42 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _read(text: str) -> list[tuple[int, str, str, str]]:
-    """The file's lines as ``(line number, email, code, code as written)``, emails and
-    codes compared as the API compares them."""
+def _read(text: str) -> list[_Line]:
+    """The file's lines: a header of ``student_email,course_code`` and, optionally,
+    ``term_code``; then one enrollment per line."""
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
-        if header is None or [name.strip().lower() for name in header] != HEADER:
-            raise ImportRejected([(1, f"the header must be {','.join(HEADER)}")])
+        names = [name.strip().lower() for name in header or []]
+        if names not in (HEADER, [*HEADER, TERM_COLUMN]):
+            raise ImportRejected(
+                [(1, f"the header must be {','.join(HEADER)} (and, optionally, {TERM_COLUMN})")]
+            )
         rows, problems = [], []
-        for line, fields in enumerate(reader, start=2):
+        for number, fields in enumerate(reader, start=2):
             if not any(field.strip() for field in fields):
                 continue  # a blank line
-            if len(fields) != 2 or not all(field.strip() for field in fields):
-                problems.append((line, "expected an email and a course code"))
+            if len(fields) != len(names) or not all(field.strip() for field in fields[:2]):
+                what = "an email, a course code and a term code (or nothing)"
+                problems.append(
+                    (
+                        number,
+                        f"expected {what if len(names) == 3 else 'an email and a course code'}",
+                    )
+                )
                 continue
-            code = fields[1].strip()
-            rows.append((line, email_key(fields[0].strip()), code.lower(), code))
+            email, code = fields[0].strip(), fields[1].strip()
+            term = fields[2].strip() if len(fields) == 3 and fields[2].strip() else None
+            rows.append(
+                _Line(
+                    number,
+                    email_key(email),
+                    code.lower(),
+                    code,
+                    term.lower() if term else None,
+                    term,
+                )
+            )
     except csv.Error as error:
         raise ImportRejected([(reader.line_num, f"not CSV: {error}")]) from None
     if problems:
@@ -122,26 +162,36 @@ def import_csv(
 
 
 def _import(
-    rows: list[tuple[int, str, str, str]],
+    rows: list[_Line],
     progress: Callable[[int], AbstractContextManager[Any]] | None,
 ) -> ImportResult:
-    students = _resolve(_STUDENTS_BY_EMAIL, {email for _, email, _, _ in rows})
-    courses = _resolve(_COURSES_BY_CODE, {code for _, _, code, _ in rows})
+    students = dict(_resolve(_STUDENTS_BY_EMAIL, {row.email for row in rows}))
+    terms = dict(_resolve(_TERMS_BY_CODE, {row.term for row in rows if row.term}))
+    default_term = _DEFAULT_TERM.scalar()
+    courses = {
+        (term_id, code): course_id
+        for code, term_id, course_id in _resolve(_COURSES_BY_CODE, {row.code for row in rows})
+    }
     problems: list[tuple[int, str]] = []
     pairs: list[tuple[int, int]] = []
     lines: list[int] = []
     first_line: dict[tuple[int, int], int] = {}
     written: dict[int, str] = {}
-    for line, email, code, as_written in rows:
+    for row in rows:
+        line, email, as_written = row.number, row.email, row.code_as_written
+        term_id = default_term if row.term is None else terms.get(row.term)
         reasons = []
         if email not in students:
             reasons.append(f"no student has the email {email!r}")
-        if code not in courses:
-            reasons.append(f"no course has the code {as_written!r}")
+        if term_id is None:
+            reasons.append(f"no term has the code {row.term_as_written!r}")
+        elif (term_id, row.code) not in courses:
+            where = "the default term" if row.term is None else f"term {row.term_as_written!r}"
+            reasons.append(f"no course of {where} has the code {as_written!r}")
         if reasons:
             problems.append((line, "; ".join(reasons)))
             continue
-        pair = (students[email], courses[code])
+        pair = (students[email], courses[(term_id, row.code)])
         if pair in first_line:
             problems.append((line, f"the same pair as line {first_line[pair]}"))
             continue

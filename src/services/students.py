@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, union, update
+from sqlalchemy import bindparam, delete, func, insert, or_, select, union, update
 from sqlalchemy.exc import IntegrityError
 
-from src.database import Listing, Page, Statement, now, savepoint, transaction
+from src.database import (
+    Listing,
+    Page,
+    Statement,
+    like_pattern,
+    now,
+    order_keys,
+    savepoint,
+    transaction,
+)
 from src.exceptions import EmailTaken, StudentBusy, StudentNotFound
 from src.models import Student, StudentCourse, WaitlistEntry
 from src.models.student import email_key
@@ -17,20 +27,44 @@ from src.services.enrollments import lock_courses
 
 _students = Student.__table__
 _student_id = bindparam("student_id")
-_all = select(*_students.c).order_by(_students.c.id)
-# email_key: the address as uniqueness compares it, the same on every database.
-_with_email = _students.c.email_key == bindparam("email_key")
-_LIST = Listing(_all, select(func.count()).select_from(_students), STUDENT_COLUMNS)
-_LIST_WITH_EMAIL = Listing(
-    _all.where(_with_email), select(func.count()).where(_with_email), STUDENT_COLUMNS
-)
+#: The filters of ``GET /students``, each a condition on its bound parameter.
+FILTERS = {
+    # email_key: the address as uniqueness compares it, the same on every database.
+    "email": _students.c.email_key == bindparam("email"),
+    # The pattern is lower-cased by the caller.
+    "q": or_(
+        func.lower(_students.c.first_name).like(bindparam("q"), escape="\\"),
+        func.lower(_students.c.last_name).like(bindparam("q"), escape="\\"),
+        _students.c.email_key.like(bindparam("q"), escape="\\"),
+    ),
+}
 
 
-def list_students(limit: int, offset: int, email: str | None = None) -> Page:
-    """A page of the students in id order: all, or the one with ``email`` in any case."""
-    if email is None:
-        return _LIST.page({}, limit, offset)  # type: ignore[return-value]
-    return _LIST_WITH_EMAIL.page({"email_key": email_key(email)}, limit, offset)  # type: ignore[return-value]
+@cache
+def _listing(filters: tuple[str, ...], sort: str | None) -> Listing:
+    """The listing of students with these filters, in this order (then by id)."""
+    where = [FILTERS[name] for name in filters]
+    order = (sort, "id") if sort else ("id",)
+    return Listing(
+        select(*_students.c).where(*where).order_by(*order_keys(_students.c, order)),
+        select(func.count()).select_from(_students).where(*where),
+        STUDENT_COLUMNS,
+        order=order,
+    )
+
+
+def list_students(
+    limit: int, offset: int, filters: Mapping[str, Any] | None = None, sort: str | None = None
+) -> Page:
+    """A page of the students that pass the filters given: ``email`` (the address, in
+    any case) and ``q`` (text in a name or the email, any case); in id order, or by
+    ``sort`` (a column, ``-`` for descending) then by id."""
+    params = dict(filters or {})
+    if "email" in params:
+        params["email"] = email_key(params["email"])
+    if "q" in params:
+        params["q"] = like_pattern(params["q"].lower())
+    return _listing(tuple(sorted(params)), sort).page(params, limit, offset)  # type: ignore[return-value]
 
 
 _STUDENT = Statement(select(_students).where(_students.c.id == _student_id))

@@ -180,6 +180,40 @@ def test_import_enrolls_every_line_and_reports(app, tmp_path, csv_world):
     assert actors == ["cli"]
 
 
+def test_import_resolves_codes_in_the_term_the_file_names(app, client, tmp_path, csv_world):
+    (a, b, _c), (cs101, _) = csv_world
+    spring = client.post(
+        "/terms",
+        json={
+            "code": "2027-SP",
+            "name": "Spring",
+            "starts_on": "2027-01-11",
+            "ends_on": "2027-05-07",
+        },
+    ).get_json()
+    later = client.post(
+        "/courses", json={"code": "CS101", "title": "Intro", "term_id": spring["id"]}
+    )
+    text = (
+        "student_email,course_code,term_code\n"
+        "ada1@example.edu,cs101,2027-sp\n"
+        "ada2@example.edu,CS101,\n"
+    )
+
+    result = run_import(app, tmp_path, text)
+
+    assert result.exit_code == 0, result.output
+    assert enrollment_rows() == sorted([(a, later.get_json()["id"]), (b, cs101)])
+    bad = run_import(
+        app, tmp_path, "student_email,course_code,term_code\nada3@example.edu,CS101,NOPE\n"
+    )
+    assert "line 2: no term has the code 'NOPE'" in bad.output
+    short = run_import(
+        app, tmp_path, "student_email,course_code,term_code\nada3@example.edu,CS101\n"
+    )
+    assert "line 2: expected an email, a course code and a term code" in short.output
+
+
 def test_import_lists_every_bad_line_and_writes_nothing(app, tmp_path, csv_world):
     text = (
         "student_email,course_code\n"
@@ -193,7 +227,8 @@ def test_import_lists_every_bad_line_and_writes_nothing(app, tmp_path, csv_world
 
     assert result.exit_code == 1
     assert "line 3: no student has the email 'nobody@example.edu'" in result.output
-    assert "line 4: no course has the code 'NOPE'" in result.output  # as the file gives it
+    # As the file gives it, in the default term (the file names none).
+    assert "line 4: no course of the default term has the code 'NOPE'" in result.output
     assert "line 5: the same pair as line 2" in result.output
     assert "3 bad lines; nothing was written." in result.output
     assert "Traceback" not in result.output

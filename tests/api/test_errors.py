@@ -99,7 +99,7 @@ def test_flatten_validation_messages_keys_by_field():
     [
         ("/students?last_name=King", "last_name"),
         ("/courses?title=Intro", "title"),
-        ("/courses?q=cs", "q"),
+        ("/courses?search=cs", "search"),
         ("/students?sort=-email", "sort"),
         ("/events?foo=1", "foo"),
         ("/students/{student}?fields=email", "fields"),

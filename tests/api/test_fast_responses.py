@@ -66,7 +66,7 @@ def test_a_students_courses(app, client, world):
             assert response.status_code == 200
             expected = _slow(
                 app,
-                enrollments._STUDENT_COURSES["enrolled"],
+                enrollments._STUDENT_COURSES[False]["enrolled"],
                 params,
                 EnrolledCourseSchema(many=True),
                 limit,
@@ -78,21 +78,32 @@ def test_a_students_courses(app, client, world):
 
 def test_course_and_student_lists(app, client, world):
     _, classes = world
-    _same(client.get("/courses"), _slow(app, courses._LIST, {}, CourseSchema(many=True)))
+    _same(
+        client.get("/courses"), _slow(app, courses._listing((), None), {}, CourseSchema(many=True))
+    )
     _same(
         client.get("/courses?code=AB-12"),
-        _slow(app, courses._LIST_WITH_CODE, {"code": "AB-12"}, CourseSchema(many=True)),
+        _slow(app, courses._listing(("code",), None), {"code": "AB-12"}, CourseSchema(many=True)),
+    )
+    _same(
+        client.get("/courses?has_seats=true&sort=-title"),
+        _slow(
+            app,
+            courses._listing(("has_seats",), "-title"),
+            {"has_seats": True},
+            CourseSchema(many=True),
+        ),
     )
     _same(
         client.get("/students?limit=2&offset=1"),
-        _slow(app, students._LIST, {}, StudentSchema(many=True), 2, 1),
+        _slow(app, students._listing((), None), {}, StudentSchema(many=True), 2, 1),
     )
     _same(
         client.get("/students?email=li.wei@example.EDU"),
         _slow(
             app,
-            students._LIST_WITH_EMAIL,
-            {"email_key": "li.wei@example.edu"},
+            students._listing(("email",), None),
+            {"email": "li.wei@example.edu"},
             StudentSchema(many=True),
         ),
     )

@@ -60,3 +60,57 @@ def test_racing_creates_with_one_code_in_different_cases_make_one_course(app):
     )
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Course)) == 1
+
+
+def test_racing_creates_of_one_code_in_a_term_make_one_course_there(app, client):
+    term = client.post(
+        "/terms",
+        json={"code": "T", "name": "T", "starts_on": "2027-01-11", "ends_on": "2027-05-07"},
+    ).get_json()
+    body = {"code": "cs9", "title": "T", "term_id": term["id"]}
+
+    # Four in the term, four in the default term: one of each is made.
+    default = {"code": "CS9", "title": "T"}
+    responses = race(app, [("POST", "/courses", body)] * 4 + [("POST", "/courses", default)] * 4)
+
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [201, 201] + [409] * 6, [r.get_json() for r in responses]
+
+
+def test_racing_primary_assignments_leave_one_primary(app, client):
+    course = client.post("/courses", json={"code": "P1", "title": "T"}).get_json()
+    teachers = [
+        client.post(
+            "/instructors",
+            json={"first_name": "T", "last_name": str(n), "email": f"t{n}@example.edu"},
+        ).get_json()
+        for n in range(6)
+    ]
+
+    responses = race(
+        app,
+        [
+            ("PUT", f"/courses/{course['id']}/instructors/{t['id']}", {"role": "primary"})
+            for t in teachers
+        ],
+    )
+
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5
+    listed = client.get(f"/courses/{course['id']}/instructors").get_json()
+    assert [i["role"] for i in listed] == ["primary"]
+
+
+def test_racing_default_moves_leave_one_default(app, client):
+    terms = [
+        client.post(
+            "/terms",
+            json={"code": f"M{n}", "name": "T", "starts_on": "2027-01-11", "ends_on": "2027-05-07"},
+        ).get_json()
+        for n in range(6)
+    ]
+
+    responses = race(app, [("PATCH", f"/terms/{t['id']}", {"is_default": True}) for t in terms])
+
+    assert all(r.status_code == 200 for r in responses)
+    defaults = [t for t in client.get("/terms").get_json() if t["is_default"]]
+    assert len(defaults) == 1

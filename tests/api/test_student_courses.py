@@ -47,7 +47,8 @@ def test_enroll_returns_201_location_and_the_course(client, student, course):
     body = response.get_json()
     assert list(body) == [*COURSE_FIELDS, "enrolled_at", "status"]
     assert body["status"] == "enrolled"
-    assert {k: body[k] for k in COURSE_FIELDS} == course
+    # The course as it reads now: with this enrollment counted.
+    assert {k: body[k] for k in COURSE_FIELDS} == course | {"enrolled_count": 1}
     assert datetime.fromisoformat(body["enrolled_at"]).utcoffset().total_seconds() == 0
     assert response.headers["Location"] == f"/students/{student['id']}/courses/{course['id']}"
     assert enrollment_rows() == [(student["id"], course["id"])]

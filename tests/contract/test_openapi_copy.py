@@ -81,7 +81,9 @@ def test_creations_link_to_what_they_create(client):
 
 METHODS = {"get", "put", "post", "patch", "delete"}
 #: Verb-first camelCase: what generated clients name their functions after.
-OPERATION_ID = re.compile(r"^(list|get|create|update|delete|enroll|unenroll|ensure)[A-Z][A-Za-z]+$")
+OPERATION_ID = re.compile(
+    r"^(list|get|create|update|delete|enroll|unenroll|ensure|assign|unassign)[A-Z][A-Za-z]+$"
+)
 
 
 def test_every_operation_has_a_unique_verb_first_id_a_summary_and_a_description(client):

@@ -15,12 +15,16 @@ from tests.conftest import new_key
 
 @dataclass
 class World:
-    """Ids and keys: student A is enrolled in course C; course D has no students."""
+    """Ids and keys: student A is enrolled in course C; course D has no students; term
+    T has no courses; instructor I teaches course C, instructor J nothing."""
 
     student_a: int
     student_b: int
     course_c: int
     course_d: int
+    term_t: int
+    instructor_i: int
+    instructor_j: int
     keys: dict[str, str | None]
 
 
@@ -37,6 +41,12 @@ def world(app: Flask, client: FlaskClient) -> World:
     c = client.post("/courses", json={"code": "C1", "title": "Enrolled"}).get_json()["id"]
     d = client.post("/courses", json={"code": "D1", "title": "Empty"}).get_json()["id"]
     assert client.post(f"/students/{a}/courses", json={"course_id": c}).status_code == 201
+    term = {"code": "T1", "name": "Term", "starts_on": "2027-01-11", "ends_on": "2027-05-07"}
+    t = client.post("/terms", json=term).get_json()["id"]
+    teacher = {"first_name": "Alan", "last_name": "T", "email": "i@example.edu"}
+    i = client.post("/instructors", json=teacher).get_json()["id"]
+    j = client.post("/instructors", json={**teacher, "email": "j@example.edu"}).get_json()["id"]
+    assert client.put(f"/courses/{c}/instructors/{i}", json={"role": "primary"}).status_code == 201
     revoked = new_key(app, "reader")
     with app.app_context():
         record = db.session.query(ApiKey).filter_by(prefix=revoked.split("_")[1]).one()
@@ -48,6 +58,8 @@ def world(app: Flask, client: FlaskClient) -> World:
         "reader": new_key(app, "reader"),
         "student_a": new_key(app, "student", a),
         "student_b": new_key(app, "student", b),
+        "instructor_i": new_key(app, "instructor", instructor_id=i),
+        "instructor_j": new_key(app, "instructor", instructor_id=j),
         "admin": app.config["TEST_API_KEY"],
     }
-    return World(a, b, c, d, keys)
+    return World(a, b, c, d, t, i, j, keys)

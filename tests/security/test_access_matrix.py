@@ -10,9 +10,15 @@ from src.auth.access import allow, public
 from tests.conftest import make_app
 from tests.security.conftest import World, client_with
 
-IDENTITIES = ["none", "revoked", "reader", "student_a", "student_b", "admin"]
+IDENTITIES = [
+    "none", "revoked", "reader", "student_a", "student_b", "instructor_i", "instructor_j", "admin"
+]  # fmt: skip
+#: Every key with a role: each may read the catalogue (terms, courses, their instructors).
+EVERY_KEY = {"reader", "student_a", "student_b", "instructor_i", "instructor_j"}
 NEW_STUDENT = {"first_name": "New", "last_name": "Student", "email": "new@example.edu"}
 NEW_COURSE = {"code": "NEW1", "title": "New course"}
+NEW_INSTRUCTOR = {"first_name": "New", "last_name": "Teacher", "email": "new@example.edu"}
+NEW_TERM = {"code": "NEW", "name": "New term", "starts_on": "2027-08-30", "ends_on": "2027-12-17"}
 
 #: (method, route as Flask spells it, path template, body, callers besides admin allowed).
 #: Paths always name student A, so student B is always asking for someone else's data.
@@ -27,17 +33,33 @@ OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
     ("GET", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{c}", None, {"reader", "student_a"}),
     ("PUT", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{d}", None, {"student_a"}),
     ("DELETE", "/students/<id:student_id>/courses/<id:course_id>", "/students/{a}/courses/{c}", None, {"student_a"}),
-    ("GET", "/courses", "/courses", None, {"reader", "student_a", "student_b"}),
+    ("GET", "/courses", "/courses", None, EVERY_KEY),
     ("POST", "/courses", "/courses", NEW_COURSE, set()),
-    ("GET", "/courses/<id:course_id>", "/courses/{c}", None, {"reader", "student_a", "student_b"}),
+    ("GET", "/courses/<id:course_id>", "/courses/{c}", None, EVERY_KEY),
     ("PATCH", "/courses/<id:course_id>", "/courses/{c}", {"title": "Renamed"}, set()),
     ("DELETE", "/courses/<id:course_id>", "/courses/{d}", None, set()),
-    ("GET", "/courses/<id:course_id>/students", "/courses/{c}/students", None, {"reader"}),
-    ("GET", "/courses/<id:course_id>/waitlist", "/courses/{c}/waitlist", None, {"reader"}),
+    ("GET", "/courses/<id:course_id>/students", "/courses/{c}/students", None, {"reader", "instructor_i"}),
+    ("GET", "/courses/<id:course_id>/waitlist", "/courses/{c}/waitlist", None, {"reader", "instructor_i"}),
+    ("GET", "/courses/<id:course_id>/students", "/courses/{d}/students", None, {"reader"}),
     ("GET", "/students/<id:student_id>/courses/<id:course_id>/history", "/students/{a}/courses/{c}/history", None, {"reader", "student_a"}),
     ("GET", "/events", "/events", None, {"reader"}),
     ("POST", "/enrollments/batch", "/enrollments/batch", {"enrollments": [{"student_id": "{a}", "course_id": "{d}"}]}, set()),
     ("GET", "/metrics", "/metrics", None, {"reader"}),
+    ("GET", "/students/<id:student_id>/schedule", "/students/{a}/schedule", None, {"reader", "student_a"}),
+    ("GET", "/terms", "/terms", None, EVERY_KEY),
+    ("POST", "/terms", "/terms", NEW_TERM, set()),
+    ("GET", "/terms/<id:term_id>", "/terms/{t}", None, EVERY_KEY),
+    ("PATCH", "/terms/<id:term_id>", "/terms/{t}", {"name": "Renamed"}, set()),
+    ("DELETE", "/terms/<id:term_id>", "/terms/{t}", None, set()),
+    ("GET", "/instructors", "/instructors", None, {"reader"}),
+    ("POST", "/instructors", "/instructors", NEW_INSTRUCTOR, set()),
+    ("GET", "/instructors/<id:instructor_id>", "/instructors/{i}", None, {"reader", "instructor_i"}),
+    ("PATCH", "/instructors/<id:instructor_id>", "/instructors/{i}", {"last_name": "X"}, set()),
+    ("DELETE", "/instructors/<id:instructor_id>", "/instructors/{j}", None, set()),
+    ("GET", "/instructors/<id:instructor_id>/courses", "/instructors/{i}/courses", None, {"reader", "instructor_i"}),
+    ("GET", "/courses/<id:course_id>/instructors", "/courses/{c}/instructors", None, EVERY_KEY),
+    ("PUT", "/courses/<id:course_id>/instructors/<id:instructor_id>", "/courses/{d}/instructors/{i}", {"role": "secondary"}, set()),
+    ("DELETE", "/courses/<id:course_id>/instructors/<id:instructor_id>", "/courses/{c}/instructors/{i}", None, set()),
 ]  # fmt: skip
 
 #: Anyone, with or without a key.
@@ -52,9 +74,16 @@ PUBLIC = [
 
 
 def _fill(value: Any, world: World) -> Any:
-    ids = {"a": world.student_a, "c": world.course_c, "d": world.course_d}
+    ids = {
+        "a": world.student_a,
+        "c": world.course_c,
+        "d": world.course_d,
+        "t": world.term_t,
+        "i": world.instructor_i,
+        "j": world.instructor_j,
+    }
     if isinstance(value, str):
-        if value in ("{a}", "{c}", "{d}"):
+        if value in {f"{{{name}}}" for name in ids}:
             return ids[value[1]]
         return value.format(**ids)
     if isinstance(value, dict):
@@ -122,6 +151,8 @@ def test_a_route_without_a_rule_is_for_admins_only(database_url, world):
         "reader": 403,
         "student_a": 403,
         "student_b": 403,
+        "instructor_i": 403,
+        "instructor_j": 403,
         "admin": 200,
     }
 

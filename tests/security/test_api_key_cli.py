@@ -45,6 +45,24 @@ def test_student_keys_need_an_existing_student(app, client, world):
     assert client_with(app, key).get(f"/students/{world.student_b}").status_code == 403
 
 
+def test_instructor_keys_need_an_existing_instructor(app, client, world):
+    assert run(app, "create", "--role", "instructor").exit_code == 2
+    assert run(app, "create", "--role", "instructor", "--instructor-id", "9999").exit_code == 2
+    assert (
+        run(app, "create", "--role", "student", "--instructor-id", str(world.instructor_i))
+    ).exit_code == 2
+
+    result = run(app, "create", "--role", "instructor", "--instructor-id", str(world.instructor_i))
+
+    assert result.exit_code == 0, result.output
+    assert f"for instructor {world.instructor_i}" in result.output
+    key = result.output.strip().splitlines()[-1]
+    assert client_with(app, key).get(f"/courses/{world.course_c}/students").status_code == 200
+    assert client_with(app, key).get(f"/courses/{world.course_d}/students").status_code == 403
+    listed = run(app, "list").output
+    assert "instructor" in listed.splitlines()[0]
+
+
 def test_list_never_shows_keys(app, world):
     result = run(app, "list")
 
