@@ -331,6 +331,17 @@ def machine() -> str:
     )
 
 
+def ensure_wrk() -> None:
+    """wrk, from Debian when it is missing and we may install it (as make test does)."""
+    if not shutil.which("wrk") and os.geteuid() == 0 and shutil.which("apt-get"):
+        log("== installing wrk from Debian")
+        quiet = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=quiet)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, env=quiet)
+    if not shutil.which("wrk"):
+        sys.exit("wrk is missing: sudo apt-get install wrk")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--students", type=int, default=20_000)
@@ -356,8 +367,7 @@ def main() -> None:
         "run of one change); printed and saved in bench/.compare.json, not in the report",
     )
     args = parser.parse_args()
-    if not shutil.which("wrk"):
-        sys.exit("wrk is missing: apt-get install wrk")
+    ensure_wrk()
 
     workers = int(os.environ.get("WEB_CONCURRENCY", (os.cpu_count() or 1) * 2 + 1))
     url = f"{PG}/{args.database}"
