@@ -18,12 +18,13 @@ from urllib.parse import parse_qs
 
 import psycopg2
 
-ENROLLED = "(SELECT count(*) FROM student_courses WHERE course_id = c.id)"
-# A course's own columns, as the enrollment's lock reads them (the counts come after).
+# Kept by the database's triggers, as the service reads it.
+ENROLLED = "c.enrolled_count"
+# A course's own columns, as the enrollment's lock reads them.
 OWN_COLUMNS = (
     "c.id, c.term_id, c.code, c.title, c.description, c.credits, c.capacity, "
-    "c.waitlist_capacity, c.meetings, c.prerequisites, c.corequisites, c.created_at, "
-    "c.updated_at"
+    "c.waitlist_capacity, c.meetings, c.prerequisites, c.corequisites, c.enrolled_count, "
+    "c.created_at, c.updated_at"
 )
 COURSE_COLUMNS = (
     "c.id, c.term_id, c.code, c.title, c.description, c.credits, c.capacity, "
@@ -150,9 +151,8 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         "WHERE %s IS NULL OR (SELECT count(*) FROM student_courses WHERE course_id = %s) < %s "
         f"ON CONFLICT DO NOTHING RETURNING *), recorded AS ({RECORD}) "
         # The statement's snapshot does not see its own insert: + 1.
-        "SELECT enrolled_at, (SELECT count(*) FROM student_courses WHERE course_id = %s) + 1 "
-        "FROM changed",
-        (student_id, course_id, row[6], course_id, row[6], "enrolled", course_id),
+        "SELECT enrolled_at FROM changed",
+        (student_id, course_id, row[6], course_id, row[6], "enrolled"),
     )
     inserted = cursor.fetchone()
     if inserted is None:
@@ -163,8 +163,9 @@ def enroll(cursor: Any, student_id: int, body: bytes, start_response: Any) -> li
         if cursor.fetchone() is not None:
             return _problem(start_response, 409, "already-enrolled", "Already enrolled.")
         return _problem(start_response, 409, "course-full", f"Course {course_id} is full.")
-    seats = None if row[6] is None else row[6] - inserted[1]
-    item = _course((*row[:11], inserted[1], seats, *row[11:13]))
+    count = row[11] + 1  # the count under the lock, and this enrollment
+    seats = None if row[6] is None else row[6] - count
+    item = _course((*row[:11], count, seats, *row[12:14]))
     item["enrolled_at"] = _iso(inserted[0])
     item["status"] = "enrolled"
     location = f"/students/{student_id}/courses/{course_id}"

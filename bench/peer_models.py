@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, func, select
-from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
+from sqlalchemy import JSON, ForeignKey, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from bench.floor import TITLES
 
@@ -29,7 +29,7 @@ class Student(Base):
 
 
 class Course(Base):
-    """A course, with its enrollment count (a column property) and seats left."""
+    """A course, with its enrollment count (kept by the database) and seats left."""
 
     __tablename__ = "courses"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -43,6 +43,7 @@ class Course(Base):
     meetings: Mapped[list[Any]] = mapped_column(JSON)
     prerequisites: Mapped[list[str]] = mapped_column(JSON)
     corequisites: Mapped[list[str]] = mapped_column(JSON)
+    enrolled_count: Mapped[int]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -59,14 +60,6 @@ class Enrollment(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), primary_key=True)
     course_id: Mapped[int] = mapped_column(ForeignKey("courses.id"), primary_key=True)
     enrolled_at: Mapped[datetime] = mapped_column(server_default=func.now())
-
-
-Course.enrolled_count = column_property(
-    select(func.count())
-    .where(Enrollment.course_id == Course.id)
-    .correlate_except(Enrollment)
-    .scalar_subquery()
-)
 
 
 class Event(Base):

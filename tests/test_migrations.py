@@ -304,6 +304,8 @@ def test_the_terms_migrations_keep_every_row_through_up_down_up(empty_database_u
             text("SELECT id, code, title, capacity, waitlist_capacity FROM courses ORDER BY id")
         ).all()
         assert [tuple(row) for row in kept] == [(n, f"CS{n}", "T", 2, 5) for n in range(1, 6)]
+        counts = connection.execute(text("SELECT enrolled_count FROM courses ORDER BY id"))
+        assert list(counts.scalars()) == [2, 1, 0, 0, 0]
         # The same code in another term is a new offering; in the same term, a duplicate.
         connection.execute(
             text(

@@ -41,6 +41,7 @@ class Course(TimestampMixin, Base):
     __table_args__ = (
         CheckConstraint("credits >= 0 AND credits <= 30", name="credits_range"),
         CheckConstraint("capacity IS NULL OR capacity >= 1", name="capacity_positive"),
+        CheckConstraint("enrolled_count >= 0", name="enrolled_count_not_negative"),
         CheckConstraint(
             "waitlist_capacity IS NULL OR (waitlist_capacity >= 0 AND waitlist_capacity <= 10000)",
             name="waitlist_capacity_range",
@@ -67,6 +68,10 @@ class Course(TimestampMixin, Base):
     meetings: Mapped[list[dict[str, Any]]] = mapped_column(JSON, server_default=text("'[]'"))
     prerequisites: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
     corequisites: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
+    #: Students enrolled now, kept by the database's triggers on ``student_courses``
+    #: (migration ``20261208_enrolled_counts``) for every writer: a read shows it without
+    #: counting the roster.
+    enrolled_count: Mapped[int] = mapped_column(server_default="0")
 
     #: The course's enrollments. ``passive_deletes="all"``: the ORM never touches them
     #: when the course is deleted, so the database's ON DELETE RESTRICT decides.

@@ -11,9 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
-
-from src.models import Course, StudentCourse
+from src.models import Course
 
 #: The columns of a course, a term, a student and an instructor that responses show, in
 #: the schemas' order.
@@ -31,24 +29,14 @@ STUDENT_COLUMNS = ("id", "first_name", "last_name", "email", "created_at", "upda
 INSTRUCTOR_COLUMNS = STUDENT_COLUMNS
 
 _courses = Course.__table__
-_enrollments = StudentCourse.__table__
-#: Students enrolled in the course of the row: the roster index counts it.
-enrolled_count = (
-    select(func.count())
-    .where(_enrollments.c.course_id == _courses.c.id)
-    .correlate(_courses)
-    .scalar_subquery()
-)
+#: Students enrolled in the course of the row, kept by triggers (see the Course model).
+enrolled_count = _courses.c.enrolled_count
 
 
 def course_columns() -> list[Any]:
-    """A course's columns as every response shows it: its own, then ``enrolled_count``
-    and ``seats_available`` (null without a capacity), counted as the row is read."""
-    return [
-        *_courses.c,
-        enrolled_count.label("enrolled_count"),
-        (_courses.c.capacity - enrolled_count).label("seats_available"),
-    ]
+    """A course's columns as every response shows it: its own (``enrolled_count``
+    among them), then ``seats_available`` (null without a capacity)."""
+    return [*_courses.c, (_courses.c.capacity - enrolled_count).label("seats_available")]
 
 
 #: Checks a resource's current state before a change (an ``If-Match``); raises to

@@ -309,43 +309,29 @@ _insert_if_room = (
     .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
 )
 _enrolled_at = select(_enrollments.c.enrolled_at).where(*_pair)
-# On SQLite a subquery of RETURNING sees the row inserted: the count after it.
-_INSERT_IF_ROOM = events.Recorded(
-    _insert_if_room.returning(_seats_taken.scalar_subquery().label("enrolled_count")),
-    "enrolled",
-)
-_ENROLLED_AT = Statement(
-    _enrolled_at.add_columns(_seats_taken.scalar_subquery().label("enrolled_count"))
-)
+_INSERT_IF_ROOM = events.Recorded(_insert_if_room, "enrolled")
+_ENROLLED_AT = Statement(_enrolled_at)
 
 
 def _insert_or_find_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
     # SQLite has no data-modifying WITH: the insert and its event, then, if nothing was
-    # inserted, the enrollment that was there already; each with the course's count.
+    # inserted, the enrollment that was there already.
     inserted = _INSERT_IF_ROOM.statement.mappings(params)
     if inserted:
-        return [{**inserted[0], "created": True}]
-    found = _ENROLLED_AT.first(params)
-    return [] if found is None else [{**found, "created": False}]
+        return [{"enrolled_at": inserted[0]["enrolled_at"], "created": True}]
+    enrolled_at = _ENROLLED_AT.scalar(params)
+    return [] if enrolled_at is None else [{"enrolled_at": enrolled_at, "created": False}]
 
 
 _inserted = _insert_if_room.cte("changed")
-_seats_before = _seats_taken.scalar_subquery()
 # The new enrollment and its event, else the one that was there already (the
 # statement's snapshot, taken under the course's lock, sees it; it does not see the
-# row the statement itself inserts, hence the + 1), with the course's enrollment
-# count after it. No row: the course is full.
+# row the statement itself inserts). No row: the course is full.
 _INSERT_OR_FIND = Statement(
     _insert_or_find_in_steps,
     postgresql=union_all(
-        select(
-            _inserted.c.enrolled_at,
-            literal(True).label("created"),
-            (_seats_before + 1).label("enrolled_count"),
-        ),
-        _enrolled_at.add_columns(
-            literal(False).label("created"), _seats_before.label("enrolled_count")
-        ),
+        select(_inserted.c.enrolled_at, literal(True).label("created")),
+        _enrolled_at.add_columns(literal(False).label("created")),
     ).add_cte(events.record_from(_inserted, "enrolled")),
 )
 _in_line = (_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
@@ -374,8 +360,7 @@ def _join_line(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
     joined = _JOIN_LINE.execute({"student_id": student_id, "course_id": course["id"]})
     return {
         **course,
-        # Full: as many enrolled as its capacity (which never goes below them).
-        **_counts(course, course["capacity"]),
+        **_counts(course, course["enrolled_count"]),
         "status": "waitlisted",
         "waitlist_position": waiting + 1,
         "waitlisted_at": joined[0]["waitlisted_at"],
@@ -417,9 +402,11 @@ def enroll(
         except IntegrityError as error:
             raise _integrity_error(error, student_id, course_id) from error
         if found is not None:
+            # The lock read the course's count as it stands: this enrollment comes on top.
+            count = course["enrolled_count"] + found["created"]
             enrollment = {
                 **course,
-                **_counts(course, found["enrolled_count"]),
+                **_counts(course, count),
                 "enrolled_at": found["enrolled_at"],
                 "status": "enrolled",
             }

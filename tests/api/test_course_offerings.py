@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from src.database import db
-from src.models import Course
+from src.models import Course, StudentCourse
 from tests.conftest import assert_problem
 
 MEETING = {"days": ["MO", "WE"], "starts_at": "09:00", "ends_at": "10:15", "room": "ENG 101"}
@@ -323,3 +323,28 @@ def test_a_students_courses_in_one_term(client, make_course, make_student, make_
     assert ids(client.get(f"{url}?status=waitlisted&term_id={here['term_id']}")) == []
     assert ids(client.get(f"{url}?status=all")) == [here["id"], there["id"], full["id"]]
     assert_problem(client.get("/students/999/courses?term_id=1"), 404, "student-not-found")
+
+
+def test_the_kept_counts_follow_every_way_a_seat_is_taken_or_freed(
+    client, make_course, make_student
+):
+    course = make_course(capacity=2, waitlist_capacity=5)
+    other = make_course()
+    ada, bob, cy, dee = (make_student() for _ in range(4))
+    client.post(f"/students/{ada['id']}/courses", json={"course_id": course["id"]})
+    client.put(f"/students/{bob['id']}/courses/{course['id']}")
+    client.post(f"/students/{cy['id']}/courses", json={"course_id": course["id"], "waitlist": True})
+    batch = [{"student_id": s["id"], "course_id": other["id"]} for s in (ada, bob, cy, dee)]
+    assert client.post("/enrollments/batch", json={"enrollments": batch}).status_code == 200
+    client.delete(f"/students/{ada['id']}/courses/{course['id']}")  # cy is promoted
+    assert client.delete(f"/students/{bob['id']}").status_code == 204  # leaves both courses
+
+    counted = dict(
+        db.session.execute(
+            select(StudentCourse.course_id, func.count()).group_by(StudentCourse.course_id)
+        ).all()
+    )
+    kept = dict(db.session.execute(select(Course.id, Course.enrolled_count)).all())
+    assert kept == {course["id"]: counted[course["id"]], other["id"]: counted[other["id"]]}
+    assert kept == {course["id"]: 1, other["id"]: 3}
+    assert client.get(f"/courses/{course['id']}").get_json()["seats_available"] == 1
