@@ -26,6 +26,7 @@ from src.fields import (
 )
 from src.models.api_key import ROLES
 from src.models.enrollment_event import ACTOR_KINDS, EVENT_TYPES
+from src.services import courses, students
 from src.services.events import Cursor, InvalidCursor
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
@@ -158,10 +159,6 @@ class StudentSchema(Schema):
     updated_at = Timestamp(dump_only=True)
 
 
-#: What ``GET /students`` sorts by.
-STUDENT_SORTS = ("last_name", "-last_name", "email", "created_at", "-created_at")
-
-
 def search_text(what: str) -> fields.String:
     """A ``q`` parameter: text to find, anywhere in ``what``, without regard to case."""
     return fields.String(
@@ -178,7 +175,7 @@ class StudentQuerySchema(PaginationSchema):
         metadata={"description": "Exact email address, without regard to case."},
     )
     q = search_text("the first name, last name or email")
-    sort = sort(STUDENT_SORTS)
+    sort = sort(students.SORTS)
 
 
 # -- Instructors ----------------------------------------------------------------
@@ -334,10 +331,6 @@ def _distinct_codes(codes: list[str]) -> None:
         raise ValidationError("A code is listed twice.")
 
 
-#: What ``GET /courses`` sorts by.
-COURSE_SORTS = ("code", "-code", "title", "-title", "created_at", "-created_at")
-
-
 class CourseSchema(Schema):
     """A course: one offering, in one term, as created and as returned."""
 
@@ -412,7 +405,7 @@ class CourseQuerySchema(PaginationSchema):
             "description": "true: courses with a seat free (or no capacity); false: full ones."
         }
     )
-    sort = sort(COURSE_SORTS)
+    sort = sort(courses.SORTS)
 
 
 # -- Enrollments ---------------------------------------------------------------

@@ -40,6 +40,10 @@ FILTERS = {
 }
 
 
+#: The orders ``sort`` may ask for (a leading ``-``: descending); ties go by id.
+SORTS = ("last_name", "-last_name", "email", "created_at", "-created_at")
+
+
 @cache
 def _listing(filters: tuple[str, ...], sort: str | None) -> Listing:
     """The listing of students with these filters, in this order (then by id)."""
@@ -58,7 +62,7 @@ def list_students(
 ) -> Page:
     """A page of the students that pass the filters given: ``email`` (the address, in
     any case) and ``q`` (text in a name or the email, any case); in id order, or by
-    ``sort`` (a column, ``-`` for descending) then by id."""
+    ``sort`` (one of :data:`SORTS`) then by id."""
     params = dict(filters or {})
     if "email" in params:
         params["email"] = email_key(params["email"])
