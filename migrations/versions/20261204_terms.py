@@ -10,8 +10,9 @@ On PostgreSQL, safe on a live table: term_id is added nullable (a catalog change
 filled, then made NOT NULL behind a validated CHECK, so SET NOT NULL does not scan
 under its lock; the foreign key is added NOT VALID and validated apart. The JSON
 columns get constant defaults (no rewrite). During a rolling deploy the previous
-code inserts courses without a term: a trigger puts them in the default term; a
-later release drops it. On SQLite, which cannot add a NOT NULL foreign key, the
+code inserts courses without a term: a trigger puts an insert that names no term in
+the default term (it stays, for SQL by hand such as the benchmark's; the service always
+names the term). On SQLite, which cannot add a NOT NULL foreign key, the
 courses table is rebuilt with foreign keys off (migrations.helpers), its CREATE
 TABLE statement edited so that every other column keeps its form.
 
@@ -70,7 +71,7 @@ _DAYS = {
     ),
 }
 
-# Rows the previous code inserts during a rolling deploy have no term: the default one.
+# Rows inserted without a term (the previous code's, during a rolling deploy): the default one.
 _DEFAULT_TERM_TRIGGER = """
 CREATE FUNCTION courses_default_term() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
