@@ -8,6 +8,7 @@ from flask import url_for
 from flask.views import MethodView
 
 from src.api import LIST_HEADERS, LOCATION_HEADER, link
+from src.api.courses import COURSE_ROW
 from src.api.fast import RowShape, page_response
 from src.api.framework import Blueprint
 from src.auth.access import (
@@ -27,12 +28,11 @@ from src.schemas import (
     instructor_schema,
     instructor_update_schema,
 )
-from src.services import COURSE_COLUMNS, INSTRUCTOR_COLUMNS, instructors
+from src.services import INSTRUCTOR_COLUMNS, instructors
 
 blp = Blueprint("instructors", __name__, description="Instructors and what they teach.")
 INSTRUCTOR_ROW = RowShape(InstructorSchema(), INSTRUCTOR_COLUMNS)
 COURSE_INSTRUCTOR_ROW = RowShape(CourseInstructorSchema(), (*INSTRUCTOR_COLUMNS, "role"))
-COURSE_ROW = RowShape(CourseSchema(), COURSE_COLUMNS)
 
 NEW_INSTRUCTOR_ID = "$response.body#/id"
 INSTRUCTOR_LINKS = {

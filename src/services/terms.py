@@ -105,6 +105,19 @@ def create_term(data: Mapping[str, Any]) -> dict[str, Any]:
 # FOR UPDATE: a course joining the term, or the default moving to it, waits (their
 # foreign keys take a share lock on the row), so the checks below stay true.
 _LOCK = Statement(select(*_columns).where(_terms.c.id == _term_id).with_for_update(of=_terms))
+
+
+def _locked(term_id: int, precondition: Precondition | None) -> dict[str, Any]:
+    """The term, locked for a change in the caller's transaction, once ``precondition``
+    accepts it; :class:`TermNotFound` if there is none."""
+    term = _LOCK.first({"term_id": term_id})
+    if term is None:
+        raise TermNotFound(term_id)
+    if precondition is not None:
+        precondition(term)
+    return term
+
+
 _UPDATE = Statement(
     update(_terms)
     .where(_terms.c.id == _term_id)
@@ -124,11 +137,7 @@ def update_term(
     """
     try:
         with transaction():
-            term = _LOCK.first({"term_id": term_id})
-            if term is None:
-                raise TermNotFound(term_id)
-            if precondition is not None:
-                precondition(term)
+            term = _locked(term_id, precondition)
             fields = {name: value for name, value in changes.items() if name in FIELDS}
             if any(term[name] != value for name, value in fields.items()):
                 values = {name: fields.get(name, term[name]) for name in FIELDS}
@@ -153,11 +162,7 @@ def delete_term(term_id: int, precondition: Precondition | None = None) -> None:
     foreign keys' ON DELETE RESTRICT stay the last guard."""
     try:
         with transaction():
-            term = _LOCK.first({"term_id": term_id})
-            if term is None:
-                raise TermNotFound(term_id)
-            if precondition is not None:
-                precondition(term)
+            term = _locked(term_id, precondition)
             if term["is_default"]:
                 raise TermIsDefault(term_id)
             if _HAS_COURSES.scalar({"term_id": term_id}):
