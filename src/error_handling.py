@@ -56,6 +56,8 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     ),
     exc.CursorExpired: ProblemKind(410, "cursor-expired", "Cursor expired"),
     exc.TermNotFound: ProblemKind(404, "term-not-found", "Term not found"),
+    exc.HoldNotFound: ProblemKind(404, "hold-not-found", "Hold not found"),
+    exc.CreditLimitNotFound: ProblemKind(404, "credit-limit-not-found", "Credit limit not found"),
     exc.TermCodeTaken: ProblemKind(409, "term-code-taken", "Term code already in use"),
     exc.TermHasCourses: ProblemKind(409, "term-has-courses", "Term has courses"),
     exc.TermIsDefault: ProblemKind(409, "term-is-default", "Term is the default"),
@@ -64,6 +66,21 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     exc.CourseHasPrimaryInstructor: ProblemKind(
         409, "course-has-primary-instructor", "Course has a primary instructor"
     ),
+}
+
+#: The registration rules' problems (``src.services.rules``), by slug, in the rules' order.
+RULE_PROBLEMS: dict[str, ProblemKind] = {
+    kind.slug: kind
+    for kind in (
+        ProblemKind(409, "registration-closed", "Registration closed"),
+        ProblemKind(409, "hold-active", "Hold active"),
+        ProblemKind(409, "prerequisite-missing", "Prerequisite missing"),
+        ProblemKind(409, "corequisite-missing", "Corequisite missing"),
+        ProblemKind(409, "time-conflict", "Time conflict"),
+        ProblemKind(409, "credit-limit-exceeded", "Credit limit exceeded"),
+        DOMAIN_ERRORS[exc.CourseFull],
+        DOMAIN_ERRORS[exc.WaitlistFull],
+    )
 }
 
 VALIDATION_ERROR = ProblemKind(422, "validation-error", "Invalid request")
@@ -157,6 +174,19 @@ def handle_batch_rejected(error: exc.BatchRejected) -> Response:
         for e in error.errors
     ]
     return problem(kind, error.detail, errors=items)
+
+
+def rule_errors(failures: list[exc.RuleFailure]) -> list[dict[str, Any]]:
+    """Broken registration rules as a refusal (and a dry run) lists them."""
+    return [
+        {"type": PROBLEM_TYPE_PREFIX + f.slug, "detail": f.detail, **f.fields} for f in failures
+    ]
+
+
+def handle_registration_refused(error: exc.RegistrationRefused) -> Response:
+    """Answer a refused enrollment: the first broken rule's problem, and every rule."""
+    kind = RULE_PROBLEMS[error.failures[0].slug]
+    return problem(kind, error.detail, errors=rule_errors(error.failures))
 
 
 #: HTTP errors in this service's words, by status: slug, title, and the detail given
@@ -296,6 +326,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers; they replace flask-smorest's JSON error handler."""
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(exc.BatchRejected, handle_batch_rejected)
+    app.register_error_handler(exc.RegistrationRefused, handle_registration_refused)
     app.register_error_handler(exc.InvalidChange, handle_invalid_change)
     app.register_error_handler(exc.DomainError, handle_domain_error)
     app.register_error_handler(OperationalError, handle_database_unavailable)

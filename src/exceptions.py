@@ -6,7 +6,7 @@ knows about HTTP.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class DomainError(Exception):
@@ -220,3 +220,45 @@ class BatchRejected(DomainError):
         super().__init__(
             f"{failing} of the batch's pairs cannot be enrolled; nothing was written (see errors)."
         )
+
+
+class HoldNotFound(DomainError):
+    """The student has no hold with this id (``active``: none that is still active)."""
+
+    def __init__(self, student_id: int, hold_id: int, *, active: bool = False) -> None:
+        which = "active hold" if active else "hold"
+        super().__init__(f"Student {student_id} has no {which} {hold_id}.")
+
+
+class CreditLimitNotFound(DomainError):
+    """The student has no credit limit of their own in this term."""
+
+    def __init__(self, student_id: int, term_id: int) -> None:
+        super().__init__(
+            f"Student {student_id} has no credit limit of their own in term {term_id}."
+        )
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """One registration rule a request breaks (``src.services.rules``): its problem
+    slug, a sentence, and the rule's own fields (``codes``, ``course_id``, ``credits``
+    and ``max_credits``)."""
+
+    slug: str
+    detail: str
+    fields: dict[str, object] = field(default_factory=dict)
+
+
+class RegistrationRefused(DomainError):
+    """An enrollment (or a place in line) breaks registration rules; nothing was
+    written. ``failures`` lists every rule broken, in the rules' order: the first is
+    the answer's type."""
+
+    def __init__(self, failures: list[RuleFailure]) -> None:
+        self.failures = failures
+        if len(failures) == 1:
+            detail = failures[0].detail
+        else:
+            detail = f"The request breaks {len(failures)} registration rules; see errors."
+        super().__init__(detail)

@@ -26,8 +26,10 @@ from src.fields import (
 )
 from src.models.api_key import ROLES
 from src.models.enrollment_event import ACTOR_KINDS, EVENT_TYPES
+from src.models.hold import HOLD_BLOCKS, HOLD_KINDS
 from src.services import courses, students
 from src.services.events import Cursor, InvalidCursor
+from src.services.rules import OVERRIDABLE
 
 CODE_PATTERN = r"^[A-Za-z0-9-]{1,20}$"
 
@@ -127,6 +129,11 @@ class ItemizedProblemSchema(Schema):
 def resource_id(**kwargs: Any) -> fields.Integer:
     """An id the service gives (1 to 2**31-1)."""
     return fields.Integer(validate=validate.Range(min=1, max=MAX_INT32), **kwargs)
+
+
+def _distinct_items(items: list[str]) -> None:
+    if len(set(items)) != len(items):
+        raise ValidationError("An item is listed twice.")
 
 
 class PaginationSchema(Schema):
@@ -411,13 +418,110 @@ class CourseQuerySchema(PaginationSchema):
 # -- Enrollments ---------------------------------------------------------------
 
 
-class EnrollmentRequestSchema(Schema):
+class OverrideSchema(Schema):
+    """Registration rules an admin overrides for one enrollment, and why; the
+    enrollment's event records both."""
+
+    override = fields.List(
+        fields.String(validate=validate.OneOf(OVERRIDABLE)),
+        validate=[validate.Length(min=1, max=len(OVERRIDABLE)), _distinct_items],
+        metadata={
+            "uniqueItems": True,
+            "description": "Rules to skip (admin keys only; others get 403). The window and "
+            "capacity are never overridden.",
+        },
+    )
+    reason = single_line(
+        500, metadata={"description": "Why the rules are overridden: required with override."}
+    )
+
+    @validates_schema
+    def _reason_with_override(self, data: dict[str, Any], **_: Any) -> None:
+        if "override" in data and "reason" not in data:
+            raise ValidationError("Required with override.", "reason")
+        if "reason" in data and "override" not in data:
+            raise ValidationError("Only with override.", "reason")
+
+
+class EnrollmentRequestSchema(OverrideSchema):
     """Body of ``POST /students/<id>/courses``."""
 
     course_id = identifier(required=True)
     waitlist = StrictBoolean(
         load_default=False,
         metadata={"description": "When the course is full, join its waitlist (202)."},
+    )
+
+    class Meta:
+        fields = ("course_id", "waitlist", "override", "reason")
+
+
+class EnrollmentCheckRequestSchema(OverrideSchema):
+    """Body of ``POST /students/<id>/enrollment-checks``: the enrollment to try."""
+
+    course_id = identifier(required=True)
+
+    class Meta:
+        fields = ("course_id", "override", "reason")
+
+
+class RuleErrorSchema(Schema):
+    """One registration rule a request breaks."""
+
+    type = problem_type(required=True, metadata={"description": "The rule's problem type."})
+    detail = text(required=True)
+    codes = fields.List(
+        code(),
+        validate=validate.Length(max=10),
+        metadata={"description": "The missing course codes (prerequisites, corequisites)."},
+    )
+    course_id = resource_id(
+        metadata={"description": "The course a meeting overlaps (time-conflict)."}
+    )
+    credits = fields.Integer(
+        validate=validate.Range(min=0, max=MAX_INT32),
+        metadata={"description": "The term's credits with this course (credit-limit-exceeded)."},
+    )
+    max_credits = fields.Integer(
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "The limit they exceed (credit-limit-exceeded)."},
+    )
+
+
+class RegistrationProblemSchema(Schema):
+    """A refused enrollment: ``errors`` lists every registration rule it breaks, in the
+    rules' order, and ``type`` is the first one's; a conflict of another kind
+    (``already-enrolled``) has no ``errors``."""
+
+    type = problem_type(required=True)
+    title = fields.String(
+        required=True, validate=[validate.Length(max=100), validate.Regexp(FREE_TEXT_PATTERN)]
+    )
+    status = status_code(required=True)
+    detail = text(required=True)
+    errors = fields.List(
+        fields.Nested(RuleErrorSchema),
+        validate=validate.Length(min=1, max=10),
+        metadata={"description": "Every registration rule broken, in the rules' order."},
+    )
+
+
+class EnrollmentCheckSchema(Schema):
+    """What enrolling would do, written nowhere."""
+
+    course_id = resource_id(required=True)
+    eligible = fields.Boolean(
+        required=True, metadata={"description": "Whether the enrollment would succeed now."}
+    )
+    errors = fields.List(
+        fields.Nested(RuleErrorSchema),
+        required=True,
+        validate=validate.Length(max=10),
+        metadata={"description": "Every rule it would break, as a refusal lists them."},
+    )
+    waitlist = fields.Boolean(
+        required=True,
+        metadata={"description": "true: the course is full, so only a place in its line."},
     )
 
 
@@ -510,10 +614,25 @@ class EnrolledStudentSchema(StudentSchema):
 
 
 class WaitingStudentSchema(StudentSchema, _WaitlistFields):
-    """A student in a course's line, with their place."""
+    """A student in a course's line, with their place, and what keeps them from a seat."""
+
+    blocked_by = fields.List(
+        fields.String(validate=validate.OneOf(OVERRIDABLE)),
+        dump_only=True,
+        validate=validate.Length(max=len(OVERRIDABLE)),
+        metadata={
+            "description": "The registration rules the student breaks now: a freed seat passes "
+            "them by (they keep their place) until none is left. Empty for most."
+        },
+    )
 
     class Meta:
-        fields = (*StudentSchema._declared_fields, "waitlist_position", "waitlisted_at")
+        fields = (
+            *StudentSchema._declared_fields,
+            "waitlist_position",
+            "waitlisted_at",
+            "blocked_by",
+        )
 
 
 # -- Batches -------------------------------------------------------------------
@@ -565,6 +684,89 @@ class BatchResponseSchema(Schema):
 
     enrollments = fields.List(
         fields.Nested(BatchResultSchema), required=True, validate=validate.Length(max=1000)
+    )
+
+
+# -- Holds and credit limits ---------------------------------------------------
+
+
+class HoldSchema(Schema):
+    """A hold on a student, as placed and as returned."""
+
+    id = resource_id(dump_only=True)
+    kind = fields.String(required=True, validate=validate.OneOf(HOLD_KINDS))
+    reason = single_line(500, required=True)
+    blocks = fields.List(
+        fields.String(validate=validate.OneOf(HOLD_BLOCKS)),
+        required=True,
+        validate=[validate.Length(min=1, max=len(HOLD_BLOCKS)), _distinct_items],
+        metadata={
+            "uniqueItems": True,
+            "description": "`registration`: no enrolling, nor promotion from a waitlist; "
+            "`drop`: the student's own key cannot drop or withdraw.",
+        },
+    )
+    placed_at = Timestamp(dump_only=True)
+    placed_by = fields.Nested(lambda: ActorSchema(), dump_only=True)
+    released_at = Timestamp(
+        dump_only=True, allow_none=True, metadata={"description": "null while active."}
+    )
+    released_by = fields.Nested(lambda: ActorSchema(), dump_only=True, allow_none=True)
+
+
+class CreditLimitSchema(Schema):
+    """A student's own credit limit in a term, in place of the term's ``max_credits``."""
+
+    term_id = resource_id(dump_only=True)
+    max_credits = StrictInteger(required=True, validate=validate.Range(min=0, max=100))
+    created_at = Timestamp(dump_only=True)
+    updated_at = Timestamp(dump_only=True)
+
+
+class RegistrationQuerySchema(Schema):
+    """Query parameters of ``GET /students/<id>/registration``."""
+
+    term_id = QueryInteger(
+        validate=validate.Range(min=1, max=MAX_INT32),
+        metadata={"description": "The term (default: the default term)."},
+    )
+
+
+class WindowSchema(Schema):
+    """A term's registration instants, and whether students may register now."""
+
+    opens_at = Timestamp(required=True, allow_none=True)
+    add_deadline = Timestamp(required=True, allow_none=True)
+    drop_deadline = Timestamp(required=True, allow_none=True)
+    withdraw_deadline = Timestamp(required=True, allow_none=True)
+    open = fields.Boolean(
+        required=True, metadata={"description": "Whether a student's own key may register now."}
+    )
+
+
+class CreditsSchema(Schema):
+    """A student's credits in a term, and their limit there."""
+
+    enrolled = fields.Integer(required=True, validate=validate.Range(min=0, max=MAX_INT32))
+    max = fields.Integer(
+        required=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=100),
+        metadata={"description": "Their own limit, else the term's; null: no limit."},
+    )
+
+
+class RegistrationSchema(Schema):
+    """Where a student stands for registration in a term."""
+
+    term_id = resource_id(required=True)
+    window = fields.Nested(WindowSchema, required=True)
+    credits = fields.Nested(CreditsSchema, required=True)
+    holds = fields.List(
+        fields.Nested(HoldSchema),
+        required=True,
+        validate=validate.Length(max=1000),
+        metadata={"description": "The student's active holds, newest first."},
     )
 
 
@@ -621,8 +823,20 @@ class EventSchema(Schema):
         validate=[validate.Length(max=50), validate.Regexp(r"^[a-z-]+$")],
         metadata={
             "description": "Why, when the change was not asked for directly: "
-            "`student-deleted`, `seat-freed`, `capacity-raised`; else null."
+            "`student-deleted`, `seat-freed`, `capacity-raised`, `rules-changed`; else null."
         },
+    )
+    overrides = fields.List(
+        fields.String(validate=validate.OneOf(OVERRIDABLE)),
+        required=True,
+        validate=validate.Length(max=len(OVERRIDABLE)),
+        metadata={"description": "The registration rules an admin overrode; empty when none."},
+    )
+    override_reason = fields.String(
+        required=True,
+        allow_none=True,
+        validate=[validate.Length(max=500), validate.Regexp(FREE_TEXT_PATTERN)],
+        metadata={"description": "Why the admin overrode them; null without overrides."},
     )
 
 

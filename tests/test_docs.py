@@ -27,6 +27,7 @@ EXPECTED = [
     200, 412,  # ETag
     201, 200, 201, 200, 200, 200, 409,  # terms and offerings, search and sort
     201, 201, 200, 200, 200,  # instructors, schedules
+    201, 201, 201, 409, 200, 201, 204, 201,  # registration rules: refused, checked, overridden
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example
 ]  # fmt: skip

@@ -329,3 +329,67 @@ def test_the_terms_migrations_keep_every_row_through_up_down_up(empty_database_u
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM courses")).scalar() == 5
     engine.dispose()
+
+
+RULES_BASE = "20261208_enrolled_counts"
+
+
+def test_the_registration_rules_migration_keeps_every_row_through_up_down_up(
+    empty_database_url,
+):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, RULES_BASE)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO students (first_name, last_name, email, email_key) "
+                "VALUES ('A', 'B', 'a@x.edu', 'a@x.edu')"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO courses (term_id, code, title) "
+                "SELECT term_id, 'CS1', 'T' FROM default_term"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (1, 1)")
+        )
+        connection.execute(
+            text(
+                "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                "VALUES ('enrolled', 1, 1, 'cli')"
+            )
+        )
+    before = {table: _table(engine, table) for table in (*KEPT_TABLES, "terms")}
+
+    command.upgrade(config, "head")
+
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO holds (student_id, kind, reason, blocks_registration, "
+                "blocks_drop, placed_by) VALUES (1, 'financial', 'Fees', true, false, '{}')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO credit_limits (student_id, term_id, max_credits) VALUES (1, 1, 9)")
+        )
+        events = connection.execute(
+            text("SELECT overrides, override_reason FROM enrollment_events")
+        )
+        assert [tuple(row) for row in events] == [(None, None)]
+        with pytest.raises(IntegrityError), connection.begin_nested():
+            connection.execute(
+                text(
+                    "INSERT INTO holds (student_id, kind, reason, blocks_registration, "
+                    "blocks_drop, placed_by) VALUES (1, 'financial', 'F', false, false, '{}')"
+                )
+            )
+    command.downgrade(config, RULES_BASE)
+    assert {table: _table(engine, table) for table in (*KEPT_TABLES, "terms")} == before
+    command.upgrade(config, "head")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM holds")).scalar() == 0
+    engine.dispose()

@@ -44,7 +44,17 @@ def _schema_name(schema: Any) -> str:
 
 def init_app(app: Flask) -> Api:
     """Register every blueprint, and the OpenAPI document generated from them."""
-    from src.api import courses, docs, enrollments, events, health, instructors, students, terms
+    from src.api import (
+        courses,
+        docs,
+        enrollments,
+        events,
+        health,
+        instructors,
+        registration,
+        students,
+        terms,
+    )
 
     app.url_map.converters["id"] = IdConverter
     app.before_request(refuse_unread_query)
@@ -76,7 +86,16 @@ def init_app(app: Flask) -> Api:
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
     )
-    for module in (health, terms, students, courses, instructors, enrollments, events):
+    for module in (
+        health,
+        terms,
+        students,
+        registration,
+        courses,
+        instructors,
+        enrollments,
+        events,
+    ):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
     return api

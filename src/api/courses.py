@@ -160,7 +160,8 @@ class CourseWaitlist(MethodView):
         """List a course's waitlist.
 
         The students waiting for a seat, first in line first, each with `waitlist_position` and
-        `waitlisted_at`, a page at a time. Admins, readers and the keys of the course's
-        instructors."""
-        page = waitlists.line(course_id, args["limit"], args["offset"])
-        return page.mappings(), pagination_headers(page)
+        `waitlisted_at`, a page at a time; `blocked_by` lists the registration rules a student
+        breaks now (a freed seat passes them by, and they keep their place). Admins, readers and
+        the keys of the course's instructors."""
+        page, waiting = waitlists.line(course_id, args["limit"], args["offset"])
+        return waiting, pagination_headers(page)

@@ -10,6 +10,7 @@ upgrade that moves one fails a test instead of silently undoing the override.
 
 from __future__ import annotations
 
+import functools
 import http
 import json
 from collections.abc import Callable
@@ -224,14 +225,17 @@ class Blueprint(flask_smorest.Blueprint):
             return None
         return lambda resource: self.check_etag(resource, schema)
 
-    def problem(self, status: int, *slugs: str) -> Callable[[Any], Any]:
-        """Document an error response of ``status`` with the problem slugs it can carry."""
+    def problem(
+        self, status: int, *slugs: str, schema: Any = ProblemSchema
+    ) -> Callable[[Any], Any]:
+        """Document an error response of ``status`` with the problem slugs it can carry
+        (in ``schema``, a problem with more fields)."""
         description = http.HTTPStatus(status).phrase
         if slugs:
             description += ": " + ", ".join(f"`{slug}`" for slug in slugs)
         return self.alt_response(
             status,
-            schema=ProblemSchema,
+            schema=schema,
             content_type=PROBLEM_CONTENT_TYPE,
             description=description,
         )
@@ -277,7 +281,9 @@ class Blueprint(flask_smorest.Blueprint):
         return self.doc(security=[])(access.public(view))
 
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
-        """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415."""
+        """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415.
+        A body that is not ``required`` may be left out (no body, no ``Content-Type``):
+        the view gets ``{}``; one that is sent is read as any other."""
         # An instance, built once: given a class, webargs builds a schema per request.
         if isinstance(schema, type):
             schema = schema()
@@ -288,12 +294,30 @@ class Blueprint(flask_smorest.Blueprint):
             return parse
 
         def decorator(view: Any) -> Any:
-            view = parse(view)
+            parsed = parse(view)
+            if kwargs.get("required", True):
+                view = parsed
+            else:
+                view = functools.wraps(parsed)(_unless_no_body(parsed, view))
             view = self.problem(400, "malformed-json")(view)
             view = self.problem(413, "request-entity-too-large")(view)
             return self.problem(415, "unsupported-media-type")(view)
 
         return decorator
+
+
+def _unless_no_body(parsed: Any, view: Any) -> Callable[..., Any]:
+    """``parsed`` (the view reading its body), or the ``view`` with ``{}`` when the
+    request has no body at all."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        req = flask.request
+        sent = req.content_length or "Transfer-Encoding" in req.headers or req.mimetype
+        if sent:
+            return parsed(*args, **kwargs)
+        return view(*args, {}, **kwargs)
+
+    return call
 
 
 def _reads_query(view: Any) -> Any:

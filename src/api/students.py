@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request, url_for
+from flask import Response, g, request, url_for
 from flask.views import MethodView
+from werkzeug.exceptions import Forbidden
 
+from src import error_handling
 from src.api import LIST_HEADERS, LOCATION_HEADER, calendars, link
 from src.api.fast import RowShape, json_response, page_response
 from src.api.framework import Blueprint
@@ -14,9 +16,13 @@ from src.api.pagination import pagination_headers
 from src.auth.access import forget_student_keys, own_student, reader
 from src.schemas import (
     EnrolledCourseSchema,
+    EnrollmentCheckRequestSchema,
+    EnrollmentCheckSchema,
     EnrollmentRequestSchema,
     EventSchema,
+    OverrideSchema,
     PaginationSchema,
+    RegistrationProblemSchema,
     ScheduleQuerySchema,
     ScheduleSchema,
     StudentCoursesQuerySchema,
@@ -25,7 +31,7 @@ from src.schemas import (
     student_schema,
     student_update_schema,
 )
-from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, enrollments, events, students
+from src.services import COURSE_COLUMNS, STUDENT_COLUMNS, enrollments, events, rules, students
 
 blp = Blueprint("students", __name__, description="Students and their enrollments.")
 #: Rows the hot paths serialise without marshmallow (src/api/fast.py).
@@ -139,6 +145,18 @@ class Student(MethodView):
         forget_student_keys(student_id)
 
 
+def _enrollment_request(data: dict[str, Any], **how: bool) -> enrollments.Request:
+    """The enrollment this caller asks for: the registration window binds the student's
+    own key, and only admins may override rules (``403`` for anyone else)."""
+    role = g.principal.role
+    if "override" in data and role != "admin":
+        raise Forbidden("Only admin keys may override registration rules.")
+    overrides = tuple(data.get("override", ()))
+    return enrollments.Request(
+        window=role == "student", overrides=overrides, reason=data.get("reason"), **how
+    )
+
+
 def _enrollment_location(student_id: int, course_id: int) -> dict[str, str]:
     url = url_for("students.StudentCourse", student_id=student_id, course_id=course_id)
     return {"Location": url}
@@ -179,22 +197,54 @@ class StudentCourses(MethodView):
         headers=LOCATION_HEADER,
         description="The course is full: the student waits in its line (`waitlist: true`)",
     )
+    @blp.problem(403, "forbidden")
     @blp.problem(404, "student-not-found", "course-not-found")
-    @blp.problem(409, "already-enrolled", "already-waitlisted", "course-full", "waitlist-full")
+    @blp.problem(
+        409,
+        *rules.RULES,
+        "waitlist-full",
+        "already-enrolled",
+        "already-waitlisted",
+        schema=RegistrationProblemSchema,
+    )
     def post(self, data: dict[str, Any], student_id: int) -> Any:
         """Enroll a student in a course.
 
-        `201` when the course has a free seat. When it is full: `409 course-full`, or with
-        `waitlist: true` a place in its line (`202`, `waitlist_position`), unless it has no
-        waitlist (`409 course-full`) or its line is full (`409 waitlist-full`). `409
-        already-enrolled` or `already-waitlisted` for a student already in. Admins and the
-        student's own key."""
+        `201` when the registration rules allow it and the course has a free seat. When it is
+        full: `409 course-full`, or with `waitlist: true` a place in its line (`202`,
+        `waitlist_position`), unless it has no waitlist (`409 course-full`) or its line is full
+        (`409 waitlist-full`). A refusal lists every rule broken in `errors` (the window, holds,
+        prerequisites, corequisites, time conflicts, the credit limit, capacity); admins may
+        `override` some, with a `reason`. `409 already-enrolled` or `already-waitlisted` for a
+        student already in. Admins and the student's own key."""
         course_id = data["course_id"]
-        enrollment, outcome = enrollments.enroll(student_id, course_id, waitlist=data["waitlist"])
+        request_ = _enrollment_request(data, waitlist=data["waitlist"])
+        enrollment, outcome = enrollments.enroll(student_id, course_id, request_)
         location = _enrollment_location(student_id, course_id)
         if outcome == enrollments.CREATED:
             return json_response(ENROLLED_COURSE_ROW.from_mapping(enrollment), 201, location)
         return enrollment, 202, location
+
+
+@blp.route("/students/<id:student_id>/enrollment-checks")
+class EnrollmentChecks(MethodView):
+    """Dry runs of enrolling."""
+
+    @blp.doc(operationId="checkEnrollment")
+    @blp.allow(own_student)
+    @blp.arguments(EnrollmentCheckRequestSchema)
+    @blp.response(200, EnrollmentCheckSchema)
+    @blp.problem(403, "forbidden")
+    @blp.problem(404, "student-not-found", "course-not-found")
+    def post(self, data: dict[str, Any], student_id: int) -> Any:
+        """Check an enrollment without making it.
+
+        Whether enrolling in `course_id` would succeed now (`eligible`), every rule it would break
+        (`errors`, as a refusal lists them; `already-enrolled` or `already-waitlisted` for a
+        student already in), and whether only a place in the course's line is left (`waitlist`).
+        Writes nothing; `override` as when enrolling. Admins and the student's own key."""
+        result = enrollments.check(student_id, data["course_id"], _enrollment_request(data))
+        return result | {"errors": error_handling.rule_errors(result["errors"])}
 
 
 @blp.route("/students/<id:student_id>/schedule")
@@ -258,20 +308,24 @@ class StudentCourse(MethodView):
 
     @blp.doc(operationId="ensureEnrollment")
     @blp.allow(own_student)
+    @blp.arguments(OverrideSchema, required=False)
     @blp.response(201, EnrolledCourseSchema, headers=LOCATION_HEADER)
     @blp.doc(responses={201: {"links": ENROLLMENT_LINKS}})
     @blp.alt_response(
         200, schema=EnrolledCourseSchema, success=True, description="Already enrolled"
     )
+    @blp.problem(403, "forbidden")
     @blp.problem(404, "student-not-found", "course-not-found")
-    @blp.problem(409, "course-full", "already-waitlisted")
-    def put(self, student_id: int, course_id: int) -> Any:
+    @blp.problem(409, *rules.RULES, "already-waitlisted", schema=RegistrationProblemSchema)
+    def put(self, data: dict[str, Any], student_id: int, course_id: int) -> Any:
         """Enroll idempotently.
 
         `201` when this enrolls the student, `200` with the same body when they already are; safe
-        to retry. Never joins a waitlist: `409 course-full` when full, `409 already-waitlisted`
-        for a student in the line. Admins and the student's own key."""
-        enrollment, outcome = enrollments.enroll(student_id, course_id, idempotent=True)
+        to retry. The registration rules apply as to `POST` (with the same `override` and
+        `reason`, in an optional body). Never joins a waitlist: `409 course-full` when full, `409
+        already-waitlisted` for a student in the line. Admins and the student's own key."""
+        request_ = _enrollment_request(data, idempotent=True)
+        enrollment, outcome = enrollments.enroll(student_id, course_id, request_)
         if outcome == enrollments.CREATED:
             return enrollment, _enrollment_location(student_id, course_id)
         return enrollment, 200
@@ -280,13 +334,15 @@ class StudentCourse(MethodView):
     @blp.allow(own_student)
     @blp.response(204)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
+    @blp.problem(409, "hold-active", schema=RegistrationProblemSchema)
     def delete(self, student_id: int, course_id: int) -> None:
         """Drop an enrollment or leave a waitlist.
 
-        A dropped seat goes to the first in line in the same transaction; leaving the line moves
-        everyone behind up. `404 not-enrolled` when the student is neither enrolled nor waiting.
-        Admins and the student's own key."""
-        enrollments.unenroll(student_id, course_id)
+        A dropped seat goes to the first in line who passes the registration rules, in the same
+        transaction; leaving the line moves everyone behind up. `404 not-enrolled` when the
+        student is neither enrolled nor waiting; `409 hold-active` for the student's own key
+        while a hold blocks drops. Admins and the student's own key."""
+        enrollments.unenroll(student_id, course_id, by_student=g.principal.role == "student")
 
 
 @blp.route("/students/<id:student_id>/courses/<id:course_id>/history")

@@ -5,6 +5,7 @@ from src.models.base import Base
 from src.models.course import Course
 from src.models.enrollment_event import EnrollmentEvent
 from src.models.feed_horizon import FeedHorizon
+from src.models.hold import CreditLimit, Hold
 from src.models.instructor import CourseInstructor, Instructor
 from src.models.student import Student
 from src.models.student_course import StudentCourse
@@ -16,9 +17,11 @@ __all__ = [
     "Base",
     "Course",
     "CourseInstructor",
+    "CreditLimit",
     "DefaultTerm",
     "EnrollmentEvent",
     "FeedHorizon",
+    "Hold",
     "Instructor",
     "Student",
     "StudentCourse",

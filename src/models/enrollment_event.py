@@ -16,8 +16,9 @@ EVENT_TYPES = {
     "enrolled": "The student took a seat in the course.",
     "dropped": "The student left the course (or was deleted: reason `student-deleted`).",
     "waitlisted": "The student joined the course's waiting line.",
-    "promoted": "A seat was given to the first in line (actor `system`; reason `seat-freed` "
-    "or `capacity-raised`).",
+    "promoted": "A seat was given to the first in line who passes the registration rules "
+    "(actor `system`; reason `seat-freed`, `capacity-raised`, or `rules-changed`: a hold "
+    "released, a credit limit or a course's requisites changed).",
     "left_waitlist": "The student left the line (or was deleted: reason `student-deleted`).",
 }
 #: Who caused a change: a request's API key, an operator's command, or the service itself.
@@ -68,6 +69,10 @@ class EnrollmentEvent(Base):
     actor_key_prefix: Mapped[str | None] = mapped_column(String(16))
     actor_role: Mapped[str | None] = mapped_column(String(10))
     reason: Mapped[str | None] = mapped_column(String(50))
+    #: The registration rules an admin overrode for this change, separated by spaces
+    #: (null: none), and the reason they gave.
+    overrides: Mapped[str | None] = mapped_column(String(200))
+    override_reason: Mapped[str | None] = mapped_column(String(500))
 
     def __repr__(self) -> str:
         return f"<EnrollmentEvent {self.id} {self.type}>"

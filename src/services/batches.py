@@ -1,9 +1,13 @@
 """Bulk enrollment: many pairs in one transaction, all or nothing.
 
-Concurrency: a batch locks every course it touches, in ascending id order, before it
-reads anything (the order every transaction that locks several courses uses, so two
+Concurrency: a batch locks every course it touches, in ascending id order, then its
+students, in id order, before it reads anything (the order every transaction that
+locks several courses uses, courses before students as enrolling locks them, so two
 batches sharing courses cannot deadlock), then counts seats and inserts under those
-locks, as a single enrollment does. A batch that fails writes nothing.
+locks, as a single enrollment does. The registration rules (``src.services.rules``;
+all but the window, which binds only a student's own requests) are checked once the
+batch's pairs are inserted, so that a corequisite in the same batch counts and two
+courses of the batch can conflict. A batch that fails writes nothing.
 """
 
 from __future__ import annotations
@@ -13,12 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, tuple_
+from sqlalchemy import bindparam, func, insert, or_, select, tuple_
 
 from src.database import Statement, now, transaction
-from src.exceptions import BatchRejected, PairError
-from src.models import Course, Student, StudentCourse
-from src.services import events
+from src.exceptions import BatchRejected, PairError, RuleFailure
+from src.models import Course, CreditLimit, Hold, Student, StudentCourse, Term
+from src.services import events, rules
 from src.services.enrollments import lock_courses
 
 _courses = Course.__table__
@@ -29,12 +33,13 @@ _ids = bindparam("ids", expanding=True)
 #: Most pairs in one batch (and in one statement).
 MAX_PAIRS = 1000
 
-# FOR KEY SHARE: a student found here cannot be deleted before the batch commits, so
-# the inserts' foreign keys hold (it does not block other enrollments).
+# FOR NO KEY UPDATE, as enrolling locks a student: the student's other enrollments,
+# holds and credit limits stay as the rules read them until the batch commits.
 _STUDENTS = Statement(
     select(_students.c.id)
     .where(_students.c.id.in_(_ids))
-    .with_for_update(read=True, key_share=True)
+    .order_by(_students.c.id)
+    .with_for_update(key_share=True)
 )
 _SEATS_TAKEN = Statement(
     select(_enrollments.c.course_id, func.count())
@@ -88,20 +93,79 @@ def shortfalls(
     return found
 
 
+_terms, _holds, _limits = Term.__table__, Hold.__table__, CreditLimit.__table__
+_student_ids, _course_ids = (
+    bindparam("students", expanding=True),
+    bindparam("courses", expanding=True),
+)
+# The students and the courses whose pairs a rule may refuse: anyone with an active
+# registration hold or a credit limit of their own, any course with requisites or
+# meetings or in a term with a credit limit. Pairs of neither need no check.
+_HELD = Statement(
+    select(_holds.c.student_id)
+    .where(
+        _holds.c.student_id.in_(_student_ids),
+        _holds.c.released_at.is_(None),
+        _holds.c.blocks_registration,
+    )
+    .union(select(_limits.c.student_id).where(_limits.c.student_id.in_(_student_ids)))
+)
+_GUARDED = Statement(
+    select(_courses.c.id)
+    .join_from(_courses, _terms, _terms.c.id == _courses.c.term_id)
+    .where(
+        _courses.c.id.in_(_course_ids),
+        or_(
+            func.json_array_length(_courses.c.prerequisites) > 0,
+            func.json_array_length(_courses.c.corequisites) > 0,
+            func.json_array_length(_courses.c.meetings) > 0,
+            _terms.c.max_credits.is_not(None),
+        ),
+    )
+)
+
+
+def broken_rules(new: Sequence[tuple[int, int]]) -> list[tuple[int, RuleFailure]]:
+    """Every registration rule (2 to 6) that the enrolled pairs ``new`` break, by
+    position in ``new``: checked once they are in, with the locks of enrolling held."""
+    students, courses = sorted({s for s, _ in new}), sorted({c for _, c in new})
+    held = {row[0] for row in _HELD.rows({"students": students})} if new else set()
+    guarded = {row[0] for row in _GUARDED.rows({"courses": courses})} if new else set()
+    broken = []
+    for index, (student_id, course_id) in enumerate(new):
+        if student_id not in held and course_id not in guarded:
+            continue
+        found = rules.FINDINGS.first(rules.checking(student_id, course_id, counted=True))
+        broken += [(index, failure) for failure in rules.failures(found)]  # type: ignore[arg-type]
+    return broken
+
+
 def enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
     """Enroll each ``(student_id, course_id)`` pair, all or nothing.
 
     Returns one item per pair in order: ``student_id``, ``course_id``, ``enrolled_at``
     and ``created`` (false for a pair already enrolled, which changes nothing). Raises
     :class:`BatchRejected` listing every failing pair: an unknown student or course
-    (404), or a course without room for all its new pairs (409). Pairs must be
-    distinct; at most :data:`MAX_PAIRS`.
+    (404), a course without room for all its new pairs, or a registration rule broken
+    (409). Pairs must be distinct; at most :data:`MAX_PAIRS`.
     """
     with transaction():
-        return _enroll_batch(pairs)
+        enrolled = insert_batch(pairs)
+        new = [(e["student_id"], e["course_id"]) for e in enrolled if e["created"]]
+        at = {pair: index for index, pair in enumerate(pairs)}
+        broken = broken_rules(new)
+        if broken:
+            errors = [
+                PairError(at[new[index]], 409, failure.slug, failure.detail)
+                for index, failure in broken
+            ]
+            raise BatchRejected(sorted(errors, key=lambda error: error.index))
+        return enrolled
 
 
-def _enroll_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+def insert_batch(pairs: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """:func:`enroll_batch` but the registration rules, which the caller checks
+    (:func:`broken_rules`) before its transaction commits."""
     course_ids = [course_id for _, course_id in pairs]
     capacities = {course["id"]: course["capacity"] for course in lock_courses(course_ids)}
     students = {row[0] for row in _STUDENTS.rows({"ids": sorted({s for s, _ in pairs})})}

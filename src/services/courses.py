@@ -175,6 +175,9 @@ def update_course(
             raise CourseCodeTaken(values["code"], term["code"] if term else "") from error
         if "capacity" in changed:
             waitlists.fill_free_seats(course_id, changed["capacity"], "capacity-raised")
+        elif {"prerequisites", "corequisites", "meetings", "credits"} & set(changed):
+            # Rules the line broke may pass now: seats left free for them are theirs.
+            waitlists.fill_free_seats(course_id, values["capacity"], "rules-changed")
         # Read again: the seats filled above count.
         return get_course(course_id)
 

@@ -13,6 +13,7 @@ columns for a student's courses, the student's for a roster) plus ``enrolled_at`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -24,7 +25,6 @@ from sqlalchemy import (
     insert,
     literal,
     null,
-    or_,
     select,
     type_coerce,
     union_all,
@@ -40,22 +40,26 @@ from src.exceptions import (
     CourseNotFound,
     DomainError,
     NotEnrolled,
+    RegistrationRefused,
+    RuleFailure,
     StudentNotFound,
     WaitlistFull,
 )
-from src.models import Course, Student, StudentCourse, WaitlistEntry
+from src.models import Course, Hold, Student, StudentCourse, Term, WaitlistEntry
 from src.models.base import UTCDateTime
 from src.services import (
     COURSE_COLUMNS,
     STUDENT_COLUMNS,
     course_columns,
     events,
+    rules,
     terms,
     waitlists,
 )
 
 _students = Student.__table__
 _courses = Course.__table__
+_terms = Term.__table__
 _enrollments = StudentCourse.__table__
 _entries = WaitlistEntry.__table__
 _student_id = bindparam("student_id")
@@ -272,70 +276,86 @@ def lock_courses(course_ids: Iterable[int]) -> list[dict[str, Any]]:
 # -- Enrolling --------------------------------------------------------------------------
 
 # FOR NO KEY UPDATE excludes other enrollments into (and capacity changes of) this
-# course, but not the foreign-key checks of enrollments into other courses.
+# course, but not the foreign-key checks of enrollments into other courses. Unenrolling
+# locks the course alone (and checks that the student exists) this way.
 _LOCK_COURSE = Statement(
     select(*_courses.c, exists().where(_students.c.id == _student_id).label("student_exists"))
     .where(_courses.c.id == _course_id)
     .with_for_update(of=_courses, key_share=True)
 )
+# Enrolling locks the student's row too, after the course's (the order of ``of``, as
+# deleting a student locks its courses before it): the student's other enrollments,
+# holds and credit limits, which the rules read, stay as they are until this commits.
+_course_in_term = (
+    select(
+        *_courses.c,
+        _terms.c.code.label("term_code"),
+        _terms.c.registration_opens_at,
+        _terms.c.add_deadline,
+    )
+    .join_from(_courses, _terms, _terms.c.id == _courses.c.term_id)
+    .join(_students, _students.c.id == _student_id)
+    .where(_courses.c.id == _course_id)
+)
+_LOCK_FOR_ENROLLING = Statement(
+    _course_in_term.with_for_update(of=[_courses, _students], key_share=True)
+)
+_COURSE_IN_TERM = Statement(_course_in_term)
 
 
-def _lock_course(course_id: int, student_id: int) -> dict[str, Any]:
-    """Lock the course's row and check that both the course and the student exist."""
-    course = _LOCK_COURSE.first({"student_id": student_id, "course_id": course_id})
+def _course_for_enrolling(course_id: int, student_id: int, *, lock: bool = True) -> dict[str, Any]:
+    """Lock the course's row, then the student's (unless not ``lock``: a dry run);
+    return the course with its term's code and registration window. The 404s when
+    either is missing."""
+    statement = _LOCK_FOR_ENROLLING if lock else _COURSE_IN_TERM
+    course = statement.first({"student_id": student_id, "course_id": course_id})
     if course is None:
         if not _STUDENT_EXISTS.scalar({"student_id": student_id}):
             raise StudentNotFound(student_id)
         raise CourseNotFound(course_id)
-    if not course.pop("student_exists"):
-        raise StudentNotFound(student_id)
     return course
 
 
-#: How many students a course has (the course's row lock makes it final).
-_seats_taken = select(func.count()).where(_enrollments.c.course_id == _course_id)
-_capacity = bindparam("capacity", type_=Integer)
-# Insert unless the course is full or the student is already in it (reliable under the
-# course's lock), and return when they enrolled.
-_insert_if_room = (
-    insert(_enrollments)
-    .from_select(
-        ["student_id", "course_id", "enrolled_at"],
-        select(_student_id, _course_id, now()).where(
-            or_(_capacity.is_(None), _seats_taken.scalar_subquery() < _capacity),
-            ~exists().where(*_pair),
-        ),
+def _insert_if_admitted(checked: Any) -> Any:
+    """Insert the enrollment when the rules' findings ``checked`` admit it."""
+    return (
+        insert(_enrollments)
+        .from_select(
+            ["student_id", "course_id", "enrolled_at"],
+            select(_student_id, _course_id, now()).select_from(checked).where(checked.c.admit),
+        )
+        .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
     )
-    .returning(_enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at)
+
+
+_INSERT_IF_ADMITTED = events.Recorded(
+    _insert_if_admitted(rules.findings("sqlite").subquery("checked")), "enrolled"
 )
-_enrolled_at = select(_enrollments.c.enrolled_at).where(*_pair)
-_INSERT_IF_ROOM = events.Recorded(_insert_if_room, "enrolled")
-_ENROLLED_AT = Statement(_enrolled_at)
 
 
-def _insert_or_find_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
-    # SQLite has no data-modifying WITH: the insert and its event, then, if nothing was
-    # inserted, the enrollment that was there already.
-    inserted = _INSERT_IF_ROOM.statement.mappings(params)
+def _check_and_insert_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
+    # SQLite has no data-modifying WITH: the insert (and its event) when the findings
+    # admit it; else the findings, to say why not.
+    inserted = _INSERT_IF_ADMITTED.statement.mappings(params)
     if inserted:
-        return [{"enrolled_at": inserted[0]["enrolled_at"], "created": True}]
-    enrolled_at = _ENROLLED_AT.scalar(params)
-    return [] if enrolled_at is None else [{"enrolled_at": enrolled_at, "created": False}]
+        return [{"enrolled_at": None, "inserted_at": inserted[0]["enrolled_at"]}]
+    return [{**rules.FINDINGS.first(params), "inserted_at": None}]  # type: ignore[dict-item]
 
 
-_inserted = _insert_if_room.cte("changed")
-# The new enrollment and its event, else the one that was there already (the
-# statement's snapshot, taken under the course's lock, sees it; it does not see the
-# row the statement itself inserts). No row: the course is full.
-_INSERT_OR_FIND = Statement(
-    _insert_or_find_in_steps,
-    postgresql=union_all(
-        select(_inserted.c.enrolled_at, literal(True).label("created")),
-        _enrolled_at.add_columns(literal(False).label("created")),
-    ).add_cte(events.record_from(_inserted, "enrolled")),
-)
+def _check_and_insert_postgresql() -> Any:
+    # The findings and, when they admit it, the enrollment and its event, in one
+    # statement: the rules take no round trip of their own.
+    checked = rules.findings("postgresql").cte("checked")
+    inserted = _insert_if_admitted(checked).cte("changed")
+    return select(
+        checked, select(inserted.c.enrolled_at).scalar_subquery().label("inserted_at")
+    ).add_cte(events.record_from(inserted, "enrolled"))
+
+
+#: What the rules find for the student in the course, and the enrollment when they
+#: admit it: ``inserted_at`` (null when refused, or already enrolled: ``enrolled_at``).
+_CHECK_AND_INSERT = Statement(_check_and_insert_in_steps, postgresql=_check_and_insert_postgresql())
 _in_line = (_entries.c.student_id == _student_id, _entries.c.course_id == _course_id)
-_IN_LINE = Statement(select(exists().where(*_in_line)))
 _JOIN_LINE = events.Recorded(
     insert(_entries)
     .values(student_id=_student_id, course_id=_course_id, waitlisted_at=now())
@@ -344,20 +364,14 @@ _JOIN_LINE = events.Recorded(
 )
 
 
-def _join_line(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
-    """Put the student at the end of the full course's line; return the course with
-    ``status``, ``waitlist_position`` and ``waitlisted_at``.
-
-    :class:`CourseFull` when the course has no waitlist, :class:`WaitlistFull` when its
-    line is as long as ``waitlist_capacity`` allows.
-    """
-    if not waitlists.has_waitlist(course):
-        raise CourseFull(course["id"], course["capacity"])
-    waiting = waitlists.line_length(course["id"])
-    limit = course["waitlist_capacity"]
-    if limit is not None and waiting >= limit:
-        raise WaitlistFull(course["id"], limit)
-    joined = _JOIN_LINE.execute({"student_id": student_id, "course_id": course["id"]})
+def _join_line(
+    student_id: int, course: dict[str, Any], waiting: int, recorded: dict[str, Any]
+) -> dict[str, Any]:
+    """Put the student at the end of the full course's line, behind the ``waiting``;
+    return the course with ``status``, ``waitlist_position`` and ``waitlisted_at``."""
+    joined = _JOIN_LINE.statement.mappings(
+        {"student_id": student_id, "course_id": course["id"]} | recorded
+    )
     return {
         **course,
         **_counts(course, course["enrolled_count"]),
@@ -367,6 +381,11 @@ def _join_line(student_id: int, course: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _line_has_room(course: dict[str, Any], waiting: int) -> bool:
+    limit = course["waitlist_capacity"]
+    return limit is None or waiting < limit
+
+
 def _counts(course: dict[str, Any], enrolled_count: int) -> dict[str, Any]:
     """The course's ``enrolled_count`` and ``seats_available``, as a course read shows them."""
     capacity = course["capacity"]
@@ -374,56 +393,122 @@ def _counts(course: dict[str, Any], enrolled_count: int) -> dict[str, Any]:
     return {"enrolled_count": enrolled_count, "seats_available": seats}
 
 
+def _full(course: dict[str, Any]) -> bool:
+    # The count under the course's lock is final (the triggers keep it in the same
+    # transactions as the enrollments).
+    return course["capacity"] is not None and course["enrolled_count"] >= course["capacity"]
+
+
+def _capacity_failure(course: dict[str, Any], line_full: bool) -> RuleFailure:
+    if line_full:
+        detail = WaitlistFull(course["id"], course["waitlist_capacity"]).detail
+        return RuleFailure("waitlist-full", detail)
+    return RuleFailure("course-full", CourseFull(course["id"], course["capacity"]).detail)
+
+
 #: What :func:`enroll` did.
 CREATED, EXISTING, WAITLISTED = "created", "existing", "waitlisted"
 
 
+@dataclass(frozen=True)
+class Request:
+    """How an enrollment is asked for: ``waitlist`` (join the line of a full course),
+    ``idempotent`` (an existing enrollment is an answer, not an error), ``window``
+    (the registration window applies: the student's own key), and the rules an admin
+    ``overrides``, with their ``reason``."""
+
+    waitlist: bool = False
+    idempotent: bool = False
+    window: bool = False
+    overrides: tuple[str, ...] = ()
+    reason: str | None = None
+
+
 def enroll(
-    student_id: int, course_id: int, *, idempotent: bool = False, waitlist: bool = False
+    student_id: int, course_id: int, request: Request = Request()
 ) -> tuple[dict[str, Any], str]:
-    """Enroll a student in a course, or with ``waitlist`` put them in its line when it is
-    full; return the course as :func:`get_enrollment` shows it, and :data:`CREATED`,
+    """Enroll a student in a course, or with ``request.waitlist`` put them in its line
+    when it is full, if the registration rules (``src.services.rules``) allow; return
+    the course as :func:`get_enrollment` shows it, and :data:`CREATED`,
     :data:`WAITLISTED` or (``idempotent`` only) :data:`EXISTING`.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound`, :class:`AlreadyWaitlisted`,
-    :class:`CourseFull`, :class:`WaitlistFull` (see :func:`_join_line`), and
-    :class:`AlreadyEnrolled` unless ``idempotent``, in which case an existing
-    enrollment is returned as it is.
+    :class:`RegistrationRefused` with every rule broken (a full course, or line,
+    among them), and :class:`AlreadyEnrolled` unless ``idempotent``, in which case an
+    existing enrollment is returned as it is.
     """
-    params = {"student_id": student_id, "course_id": course_id}
+    recorded = events.recorded_by(overrides=request.overrides, override_reason=request.reason)
     with transaction():
-        course = _lock_course(course_id, student_id)
+        course = _course_for_enrolling(course_id, student_id)
+        closed = rules.window_closed(course) if request.window else None
+        full = _full(course)
+        params = rules.parameters(
+            student_id, course, closed=closed is not None, full=full, overrides=request.overrides
+        )
         try:
-            # Nobody waits while a seat is free (see waitlists), so a free seat is this
-            # student's to take.
-            found = _INSERT_OR_FIND.first(
-                params | {"capacity": course["capacity"]} | events.recorded_by()
-            )
+            found = _CHECK_AND_INSERT.first(params | recorded)
         except IntegrityError as error:
             raise _integrity_error(error, student_id, course_id) from error
-        if found is not None:
-            # The lock read the course's count as it stands: this enrollment comes on top.
-            count = course["enrolled_count"] + found["created"]
+        if found["enrolled_at"] is not None:
+            if not request.idempotent:
+                raise AlreadyEnrolled(student_id, course_id)
             enrollment = {
                 **course,
-                **_counts(course, count),
+                **_counts(course, course["enrolled_count"]),
                 "enrolled_at": found["enrolled_at"],
                 "status": "enrolled",
             }
-            if found["created"]:
-                return enrollment, CREATED
-            if not idempotent:
-                raise AlreadyEnrolled(student_id, course_id)
             return enrollment, EXISTING
-        # No seat left.
-        if waitlists.has_waitlist(course) and _IN_LINE.scalar(params):
+        if found["inserted_at"] is not None:
+            # The lock read the course's count as it stands: this enrollment comes on top.
+            enrollment = {
+                **course,
+                **_counts(course, course["enrolled_count"] + 1),
+                "enrolled_at": found["inserted_at"],
+                "status": "enrolled",
+            }
+            return enrollment, CREATED
+        if found["waiting"]:
             raise AlreadyWaitlisted(student_id, course_id)
-        if not waitlist:
-            raise CourseFull(course_id, course["capacity"])
-        try:
-            return _join_line(student_id, course), WAITLISTED
-        except IntegrityError as error:
-            raise _integrity_error(error, student_id, course_id) from error
+        broken = ([closed] if closed else []) + rules.failures(found, request.overrides)
+        if full and request.waitlist and waitlists.has_waitlist(course):
+            waiting = waitlists.line_length(course_id)
+            if not _line_has_room(course, waiting):
+                broken.append(_capacity_failure(course, line_full=True))
+            elif not broken:
+                try:
+                    return _join_line(student_id, course, waiting, recorded), WAITLISTED
+                except IntegrityError as error:
+                    raise _integrity_error(error, student_id, course_id) from error
+        elif full:
+            broken.append(_capacity_failure(course, line_full=False))
+        raise RegistrationRefused(broken)
+
+
+def check(student_id: int, course_id: int, request: Request = Request()) -> dict[str, Any]:
+    """What :func:`enroll` would do now for ``request`` (taking a place in line when the
+    course is full), written nowhere: ``{"course_id", "eligible", "errors", "waitlist"}``,
+    ``errors`` the rules it would break (or the enrollment or place already held), and
+    ``waitlist`` whether only a place in line is left. The 404s as :func:`enroll`."""
+    course = _course_for_enrolling(course_id, student_id, lock=False)
+    closed = rules.window_closed(course) if request.window else None
+    full = _full(course)
+    params = rules.parameters(
+        student_id, course, closed=closed is not None, full=full, overrides=request.overrides
+    )
+    found = rules.FINDINGS.first(params)
+    if found["enrolled_at"] is not None:
+        broken = [RuleFailure("already-enrolled", AlreadyEnrolled(student_id, course_id).detail)]
+    elif found["waiting"]:
+        detail = AlreadyWaitlisted(student_id, course_id).detail
+        broken = [RuleFailure("already-waitlisted", detail)]
+    else:
+        broken = ([closed] if closed else []) + rules.failures(found, request.overrides)
+        if full and not waitlists.has_waitlist(course):
+            broken.append(_capacity_failure(course, line_full=False))
+        elif full and not _line_has_room(course, waitlists.line_length(course_id)):
+            broken.append(_capacity_failure(course, line_full=True))
+    return {"course_id": course_id, "eligible": not broken, "errors": broken, "waitlist": full}
 
 
 def _integrity_error(error: IntegrityError, student_id: int, course_id: int) -> DomainError:
@@ -496,14 +581,30 @@ _LOCK_AND_UNENROLL = Statement(
 )
 
 
-def unenroll(student_id: int, course_id: int) -> None:
+_holds = Hold.__table__
+_DROP_HOLD = Statement(
+    select(
+        exists().where(
+            _holds.c.student_id == _student_id,
+            _holds.c.released_at.is_(None),
+            _holds.c.blocks_drop,
+        )
+    )
+)
+
+
+def unenroll(student_id: int, course_id: int, *, by_student: bool = False) -> None:
     """Drop a student's enrollment, giving the seat to the first in line, or take them
-    out of the course's line; the 404s as in :func:`get_enrollment`.
+    out of the course's line; the 404s as in :func:`get_enrollment`. Asked ``by_student``
+    (their own key), an active hold that blocks drops refuses it (``hold-active``).
 
     The course is locked first, as by enrolling: the seat is handed on before any
     other enrollment can see it free.
     """
     params = {"student_id": student_id, "course_id": course_id}
+    if by_student and _DROP_HOLD.scalar(params):
+        detail = "The student has an active hold that blocks dropping courses."
+        raise RegistrationRefused([RuleFailure("hold-active", detail)])
     with transaction():
         course = _LOCK_AND_UNENROLL.first(params | events.recorded_by())
         if course is None:
@@ -519,7 +620,8 @@ def unenroll(student_id: int, course_id: int) -> None:
         raise NotEnrolled(student_id, course_id)
 
 
-_SEATS_TAKEN = Statement(_seats_taken)
+#: How many students a course has (the course's row lock makes it final).
+_SEATS_TAKEN = Statement(select(func.count()).where(_enrollments.c.course_id == _course_id))
 
 
 def check_new_capacity(course_id: int, capacity: int | None) -> None:

@@ -93,6 +93,12 @@ class Actor:
     key_prefix: str | None = None
     role: str | None = None
 
+    def shown(self) -> dict[str, str | None]:
+        """The actor as the API shows it: ``kind``, and for a key its prefix and role."""
+        if self.kind == "api_key":
+            return {"kind": self.kind, "key_prefix": self.key_prefix, "role": self.role}
+        return {"kind": self.kind}
+
     def columns(self) -> dict[str, str | None]:
         """The event columns that record this actor."""
         return {
@@ -141,13 +147,25 @@ _EVENT_COLUMNS = [
     "actor_kind",
     "actor_key_prefix",
     "actor_role",
+    "overrides",
+    "override_reason",
 ]
 
 
-def recorded_by(actor: Actor | None = None, reason: str | None = None) -> dict[str, str | None]:
+def recorded_by(
+    actor: Actor | None = None,
+    reason: str | None = None,
+    overrides: Sequence[str] = (),
+    override_reason: str | None = None,
+) -> dict[str, str | None]:
     """The parameters that record who made a change (``actor``, else the caller) and
-    why, for a statement built with :func:`record_from`."""
-    return {"reason": reason} | (actor or current_actor()).columns()
+    why, and the registration rules they overrode with their reason, for a statement
+    built with :func:`record_from`."""
+    return {
+        "reason": reason,
+        "overrides": " ".join(overrides) or None,
+        "override_reason": override_reason,
+    } | (actor or current_actor()).columns()
 
 
 def _term_of(course_id: Any) -> Any:
@@ -172,6 +190,8 @@ def record_from(changed: Any, type_: str) -> Any:
                 bindparam("actor_kind"),
                 bindparam("actor_key_prefix"),
                 bindparam("actor_role"),
+                bindparam("overrides"),
+                bindparam("override_reason"),
                 _term_of(changed.c.course_id),
                 now(),
             ),
@@ -231,9 +251,7 @@ class Recorded:
 
 def as_event(row: Mapping[str, Any]) -> dict[str, Any]:
     """An event row as the API shows it: an opaque string id, and the actor as an object."""
-    actor: dict[str, Any] = {"kind": row["actor_kind"]}
-    if row["actor_kind"] == "api_key":
-        actor |= {"key_prefix": row["actor_key_prefix"], "role": row["actor_role"]}
+    actor = Actor(row["actor_kind"], row["actor_key_prefix"], row["actor_role"])
     return {
         "id": str(row["id"]),
         "type": row["type"],
@@ -241,8 +259,10 @@ def as_event(row: Mapping[str, Any]) -> dict[str, Any]:
         "course_id": row["course_id"],
         "term_id": row["term_id"],
         "occurred_at": row["occurred_at"],
-        "actor": actor,
+        "actor": actor.shown(),
         "reason": row["reason"],
+        "overrides": row["overrides"].split(" ") if row["overrides"] else [],
+        "override_reason": row["override_reason"],
     }
 
 

@@ -16,7 +16,13 @@ from src.database import Statement, transaction
 from src.exceptions import BatchRejected
 from src.models import Course, DefaultTerm, Student, Term
 from src.models.student import email_key
-from src.services.batches import MAX_PAIRS, enroll_batch, existing_pairs, shortfalls
+from src.services.batches import (
+    MAX_PAIRS,
+    broken_rules,
+    existing_pairs,
+    insert_batch,
+    shortfalls,
+)
 from src.services.enrollments import lock_courses
 
 HEADER = ["student_email", "course_code"]
@@ -225,19 +231,26 @@ def _import(
     if problems:
         raise ImportRejected(problems)
 
-    created = existing_count = 0
+    new_pairs: list[tuple[int, int]] = []
+    existing_count = 0
     with progress(len(pairs)) if progress else nullcontext() as bar:
         for start in range(0, len(pairs), MAX_PAIRS):
             chunk = pairs[start : start + MAX_PAIRS]
             try:
-                enrolled = enroll_batch(chunk)
+                enrolled = insert_batch(chunk)
             except BatchRejected as error:
                 problems += [(lines[start + e.index], e.detail) for e in error.errors]
             else:
-                created += sum(item["created"] for item in enrolled)
+                new_pairs += [(i["student_id"], i["course_id"]) for i in enrolled if i["created"]]
                 existing_count += sum(not item["created"] for item in enrolled)
             if bar is not None:
                 bar.update(len(chunk))
     if problems:
         raise ImportRejected(problems)
-    return ImportResult(created, existing_count)
+    # The rules, once every pair of the file is in: a corequisite anywhere in the file
+    # counts, and so does every course of a student's in it for their credits.
+    line_of = dict(zip(pairs, lines, strict=True))
+    problems += [(line_of[new_pairs[i]], f.detail) for i, f in broken_rules(new_pairs)]
+    if problems:
+        raise ImportRejected(sorted(problems))
+    return ImportResult(len(new_pairs), existing_count)

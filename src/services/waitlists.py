@@ -1,12 +1,15 @@
 """Waitlists: students waiting, in line, for a seat in a full course.
 
 The rule that keeps the line fair: **a course never has a free seat while someone
-waits.** Every change that frees seats (a drop, a deleted student, a raised capacity)
-gives them to the first in line in the same transaction, under the course's row lock
-(see ``src.services.enrollments``), so a newcomer can never take a seat ahead of the
-line. It follows that a course whose ``waitlist_capacity`` is 0 has nobody waiting
-(lowering it below the line's length is refused), and the hot paths skip every
-waitlist statement for such courses.
+waits who passes the registration rules** (``src.services.rules``). Every change that
+frees seats (a drop, a deleted student, a raised capacity) or may let someone in line
+pass (a hold released, a credit limit or the course's requisites changed) gives the
+free seats to the first in line who pass, in the same transaction as the seats are
+freed, under the course's row lock (see ``src.services.enrollments``); those who break a
+rule keep their place. A student in line takes a seat only by promotion. It follows
+that a course whose ``waitlist_capacity`` is 0 has nobody waiting (lowering it below
+the line's length is refused), and the hot paths skip every waitlist statement for
+such courses.
 
 Every function that changes a line expects the caller to hold the course's row lock,
 in a transaction.
@@ -17,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import aliased
 
 from src.database import Listing, Page, Statement, now
 from src.exceptions import CapacityBelowWaitlist, CourseNotFound
 from src.models import Course, Student, StudentCourse, WaitlistEntry
-from src.services import STUDENT_COLUMNS, events
+from src.services import STUDENT_COLUMNS, events, rules
 
 _entries = WaitlistEntry.__table__
 _enrollments = StudentCourse.__table__
@@ -65,13 +68,19 @@ _LINE = Listing(
 )
 
 
-def line(course_id: int, limit: int, offset: int) -> Page:
-    """A page of the course's line, first in line first, with each student's place;
-    :class:`CourseNotFound` if there is no such course."""
+def line(course_id: int, limit: int, offset: int) -> tuple[Page, list[dict[str, Any]]]:
+    """A page of the course's line, first in line first, and its students, each with
+    their place and ``blocked_by``: the registration rules that keep them from a
+    seat now (they keep their place meanwhile). :class:`CourseNotFound` if there is
+    no such course."""
     page = _LINE.page({"course_id": course_id}, limit, offset)
     if page is None:
         raise CourseNotFound(course_id)
-    return page
+    waiting = [
+        {**student, "blocked_by": rules.blocked_by(student["id"], course_id)}
+        for student in page.mappings()
+    ]
+    return page, waiting
 
 
 _LINE_LENGTH = Statement(_line_length)
@@ -82,24 +91,16 @@ def line_length(course_id: int) -> int:
     return _LINE_LENGTH.scalar({"course_id": course_id})
 
 
-_capacity = bindparam("capacity", type_=Integer)
-_in_line = (
-    select(_entries.c.id, func.row_number().over(order_by=_entries.c.id).label("place"))
+_SEATS_TAKEN = Statement(select(func.count()).where(_enrollments.c.course_id == _course_id))
+_IN_LINE_ORDER = Statement(
+    select(_entries.c.id, _entries.c.student_id)
     .where(_entries.c.course_id == _course_id)
-    .subquery()
+    .order_by(_entries.c.id)
 )
-# The entries that free seats go to: the first in line, as many as seats are free.
-_FIRST_IN_LINE = Statement(
-    select(_in_line.c.id)
-    .where(
-        or_(
-            _capacity.is_(None),
-            _in_line.c.place
-            <= _capacity
-            - select(func.count()).where(_enrollments.c.course_id == _course_id).scalar_subquery(),
-        )
-    )
-    .order_by(_in_line.c.id)
+# FOR NO KEY UPDATE, as enrolling locks a student: a hold or a credit limit placed
+# meanwhile waits for this promotion, or this promotion sees it.
+_LOCK_STUDENT = Statement(
+    select(_students.c.id).where(_students.c.id == _student_id).with_for_update(key_share=True)
 )
 _ids = bindparam("ids", expanding=True)
 _PROMOTE = events.Recorded(
@@ -117,16 +118,34 @@ _REMOVE_FROM_LINE = Statement(delete(_entries).where(_entries.c.id.in_(_ids)))
 
 
 def fill_free_seats(course_id: int, capacity: int | None, reason: str) -> int:
-    """Give the course's free seats to the first in line; return how many were promoted.
+    """Give the course's free seats to the first in line who pass the registration
+    rules (2 to 6: the window binds only a student's own requests); return how many
+    were promoted. Those who do not pass keep their place.
 
-    Each promotion is recorded as ``promoted`` by the system, with ``reason``.
+    Each candidate's row is locked before their rules are read, in line order (the
+    course's lock is held already, as enrolling takes them). Line order is not id
+    order: two promotions in courses whose lines hold the same two students in
+    opposite orders, both passing over the first, could deadlock, and PostgreSQL
+    would end one (a 503 to retry, nothing written); rare enough not to lock a whole
+    line's students up front. Each promotion is recorded as ``promoted`` by the
+    system, with ``reason``.
     """
-    ids = [row[0] for row in _FIRST_IN_LINE.rows({"course_id": course_id, "capacity": capacity})]
-    if not ids:
+    params = {"course_id": course_id}
+    free = None if capacity is None else capacity - _SEATS_TAKEN.scalar(params)
+    if free is not None and free <= 0:
         return 0
-    _PROMOTE.execute({"ids": ids}, reason=reason, actor=events.SYSTEM)
-    _REMOVE_FROM_LINE.run({"ids": ids})
-    return len(ids)
+    chosen: list[int] = []
+    for entry_id, student_id in _IN_LINE_ORDER.rows(params):
+        if free is not None and len(chosen) == free:
+            break
+        _LOCK_STUDENT.scalar({"student_id": student_id})
+        if not rules.blocked_by(student_id, course_id):
+            chosen.append(entry_id)
+    if not chosen:
+        return 0
+    _PROMOTE.execute({"ids": chosen}, reason=reason, actor=events.SYSTEM)
+    _REMOVE_FROM_LINE.run({"ids": chosen})
+    return len(chosen)
 
 
 def check_new_waitlist_capacity(course_id: int, waitlist_capacity: int | None) -> None:

@@ -57,6 +57,7 @@ def test_enrolling_writes_an_enrolled_event_with_the_callers_key(app, client, pa
     assert datetime.fromisoformat(history[0]["occurred_at"]).utcoffset().total_seconds() == 0
     assert list(history[0]) == [
         "id", "type", "student_id", "course_id", "term_id", "occurred_at", "actor", "reason",
+        "overrides", "override_reason",
     ]  # fmt: skip
     assert history[0]["term_id"] == client.get(f"/courses/{course_id}").get_json()["term_id"]
 

@@ -357,7 +357,8 @@ def test_the_waitlist_is_paginated_in_line_order(client, full_course):
     assert response.headers["X-Total-Count"] == "4"
     body = response.get_json()
     assert [(s["id"], s["waitlist_position"]) for s in body] == [(others[2], 3), (others[3], 4)]
-    assert list(body[0])[-2:] == ["waitlist_position", "waitlisted_at"]
+    assert list(body[0])[-3:] == ["waitlist_position", "waitlisted_at", "blocked_by"]
+    assert body[0]["blocked_by"] == []
 
 
 def test_the_waitlist_of_an_unknown_course_is_404(client):

@@ -82,7 +82,8 @@ def test_creations_link_to_what_they_create(client):
 METHODS = {"get", "put", "post", "patch", "delete"}
 #: Verb-first camelCase: what generated clients name their functions after.
 OPERATION_ID = re.compile(
-    r"^(list|get|create|update|delete|enroll|unenroll|ensure|assign|unassign)[A-Z][A-Za-z]+$"
+    r"^(list|get|create|update|delete|enroll|unenroll|ensure|assign|unassign|check|place|release|set)"
+    r"[A-Z][A-Za-z]+$"
 )
 
 

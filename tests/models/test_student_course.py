@@ -148,11 +148,13 @@ def test_a_broken_constraint_leaves_the_callers_transaction_to_the_caller(app, m
         # As if the student had been deleted between the lock and the insert.
         monkeypatch.setattr(
             enrollments,
-            "_lock_course",
+            "_course_for_enrolling",
             lambda course_id, student_id: {
                 "id": course_id,
+                "term_id": 1,
                 "capacity": None,
                 "waitlist_capacity": 0,
+                "enrolled_count": 0,
             },
         )
         with pytest.raises(StudentNotFound):

@@ -16,7 +16,9 @@ from tests.conftest import new_key
 @dataclass
 class World:
     """Ids and keys: student A is enrolled in course C; course D has no students; term
-    T has no courses; instructor I teaches course C, instructor J nothing."""
+    T has no courses; instructor I teaches course C, instructor J nothing; student
+    E, who has no key, has hold H (so that A's and B's own enrollments and drops stay
+    unblocked); A has a credit limit in term T, where A takes nothing."""
 
     student_a: int
     student_b: int
@@ -25,6 +27,8 @@ class World:
     term_t: int
     instructor_i: int
     instructor_j: int
+    student_e: int
+    hold_h: int
     keys: dict[str, str | None]
 
 
@@ -47,6 +51,12 @@ def world(app: Flask, client: FlaskClient) -> World:
     i = client.post("/instructors", json=teacher).get_json()["id"]
     j = client.post("/instructors", json={**teacher, "email": "j@example.edu"}).get_json()["id"]
     assert client.put(f"/courses/{c}/instructors/{i}", json={"role": "primary"}).status_code == 201
+    hold = {"kind": "financial", "reason": "Unpaid fees", "blocks": ["registration", "drop"]}
+    e = client.post("/students", json={**student, "email": "e@example.edu"}).get_json()["id"]
+    h = client.post(f"/students/{e}/holds", json=hold).get_json()["id"]
+    assert (
+        client.put(f"/students/{a}/credit-limits/{t}", json={"max_credits": 18}).status_code == 201
+    )
     revoked = new_key(app, "reader")
     with app.app_context():
         record = db.session.query(ApiKey).filter_by(prefix=revoked.split("_")[1]).one()
@@ -62,4 +72,4 @@ def world(app: Flask, client: FlaskClient) -> World:
         "instructor_j": new_key(app, "instructor", instructor_id=j),
         "admin": app.config["TEST_API_KEY"],
     }
-    return World(a, b, c, d, t, i, j, keys)
+    return World(a, b, c, d, t, i, j, e, h, keys)

@@ -60,6 +60,16 @@ OPERATIONS: list[tuple[str, str, str, Any, set[str]]] = [
     ("GET", "/courses/<id:course_id>/instructors", "/courses/{c}/instructors", None, EVERY_KEY),
     ("PUT", "/courses/<id:course_id>/instructors/<id:instructor_id>", "/courses/{d}/instructors/{i}", {"role": "secondary"}, set()),
     ("DELETE", "/courses/<id:course_id>/instructors/<id:instructor_id>", "/courses/{c}/instructors/{i}", None, set()),
+    ("POST", "/students/<id:student_id>/enrollment-checks", "/students/{a}/enrollment-checks", {"course_id": "{d}"}, {"student_a"}),
+    ("GET", "/students/<id:student_id>/holds", "/students/{a}/holds", None, {"reader", "student_a"}),
+    ("POST", "/students/<id:student_id>/holds", "/students/{a}/holds", {"kind": "academic", "reason": "Transcript", "blocks": ["drop"]}, set()),
+    # Hold H is student E's, whom no key here belongs to.
+    ("GET", "/students/<id:student_id>/holds/<id:hold_id>", "/students/{e}/holds/{h}", None, {"reader"}),
+    ("DELETE", "/students/<id:student_id>/holds/<id:hold_id>", "/students/{e}/holds/{h}", None, set()),
+    ("GET", "/students/<id:student_id>/registration", "/students/{a}/registration", None, {"reader", "student_a"}),
+    ("GET", "/students/<id:student_id>/credit-limits", "/students/{a}/credit-limits", None, {"reader", "student_a"}),
+    ("PUT", "/students/<id:student_id>/credit-limits/<id:term_id>", "/students/{a}/credit-limits/{t}", {"max_credits": 18}, set()),
+    ("DELETE", "/students/<id:student_id>/credit-limits/<id:term_id>", "/students/{a}/credit-limits/{t}", None, set()),
 ]  # fmt: skip
 
 #: Anyone, with or without a key.
@@ -76,6 +86,8 @@ PUBLIC = [
 def _fill(value: Any, world: World) -> Any:
     ids = {
         "a": world.student_a,
+        "e": world.student_e,
+        "h": world.hold_h,
         "c": world.course_c,
         "d": world.course_d,
         "t": world.term_t,
