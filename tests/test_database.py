@@ -167,3 +167,22 @@ def test_enrolling_and_unenrolling_run_on_one_connection_outside_the_session(
     assert len(statements) >= 4
     assert not [s for connection, s in statements if connection in session_connections]
     assert _count(app, StudentCourse.__table__) == 0
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("pooler", ["none", "pgbouncer"])
+def test_the_services_statements_run_without_jit(database_url: str, pooler: str) -> None:
+    """JIT compiled the registration rules' statement for 350 ms (src/database/connections.py):
+    off on every connection, and in every transaction behind a transaction pooler."""
+    from sqlalchemy import text
+
+    from tests.conftest import make_app
+
+    app = make_app(database_url, DATABASE_POOLER=pooler)
+    with app.app_context():
+        alone = Statement(text("SHOW jit")).scalar()
+        with transaction():
+            inside = Statement(text("SHOW jit")).scalar()
+        db.engine.dispose()
+
+    assert (alone, inside) == ("off", "off")
