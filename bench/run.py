@@ -212,9 +212,16 @@ def explain(database: str, statements: list[tuple[str, str]]) -> list[tuple[str,
     return rows
 
 
-def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
+def findings_query(database: str) -> str:
+    """The query of the registration rules' function, as the database holds it."""
+    source = psql(database, "SELECT prosrc FROM pg_proc WHERE proname = 'registration_findings'")
+    return source.split("RETURN QUERY", 1)[1].rsplit(";", 1)[0]
+
+
+def request_path_sql(student_id: int, course_id: int, findings_sql: str) -> list[tuple[str, str]]:
     """The shape of the statements on the service's hot paths, stated here rather than
-    imported from the app: a change there must show up as a change here, on purpose."""
+    imported from the app: a change there must show up as a change here, on purpose
+    (but for the rules' query, which the database holds: ``findings_sql``)."""
     s, c = student_id, course_id
     enrolled = "courses.enrolled_count"
     course_columns = (
@@ -247,7 +254,10 @@ def request_path_sql(student_id: int, course_id: int) -> list[tuple[str, str]]:
             "ORDER BY sc.enrolled_at, sc.student_id LIMIT 20 OFFSET 0) page ON true "
             "ORDER BY page.enrolled_at, page.id",
         ),
-        ("enroll: seats taken", f"SELECT count(*) FROM student_courses WHERE course_id = {c}"),
+        (
+            "enroll: the registration rules' findings (the query of registration_findings())",
+            findings_sql.replace("p_student", str(s)).replace("p_course", str(c)),
+        ),
         (
             "unenroll: lock, delete and record (one statement)",
             "WITH course AS (SELECT id FROM courses "
@@ -361,10 +371,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "hot"),
+        choices=("all", "hot", "rush"),
         default="all",
         help="hot: only the three hot-path requests, of the project and --before alone (an A/B "
-        "run of one change); printed and saved in bench/.compare.json, not in the report",
+        "run of one change); printed and saved in bench/.compare.json, not in the report; "
+        "rush: everything up to the two rushes, printed only",
     )
     args = parser.parse_args()
     ensure_wrk()
@@ -492,6 +503,13 @@ def main() -> None:
         rush_sides["floor"] = (floor_port, "")
         rushes = registration_rush(args, rush_sides)
         log(f"   {rushes}")
+        log("== registration rush with rules: meetings, a prerequisite, a credit limit")
+        rules_term = prepare_rules_rush(args.database)
+        rules_sides = {"project": (project_port, key), "floor": (floor_port, "")}
+        rules_rushes = registration_rush(args, rules_sides, rules_term)
+        log(f"   {rules_rushes}")
+        if args.only == "rush":
+            return
 
         log("== bulk: 1,000 new pairs in one batch request; a 100,000-line CSV import")
         bulk = bulk_timings(args, env, project, key)
@@ -579,7 +597,9 @@ def main() -> None:
         }
     for name, sides in growth.items():
         log(f"   {name}: after/before p50 by round {sides['p50_ratios']}")
-    plans = explain(grown_db, request_path_sql(args.students + 1, int(big_roster)))
+    plans = explain(
+        grown_db, request_path_sql(args.students + 1, int(big_roster), findings_query(grown_db))
+    )
     for label, _, seq in plans:
         log(f"   plan {label}: {'SEQ SCAN' if seq else 'index'}")
 
@@ -595,6 +615,7 @@ def main() -> None:
         plans,
         bulk,
         rushes,
+        rules_rushes,
     )
     log(f"== wrote {REPORT.relative_to(ROOT)}")
 
@@ -602,25 +623,76 @@ def main() -> None:
 RUSH_STUDENTS, RUSH_COURSES, RUSH_SEATS, RUSH_CONNECTIONS = 2000, 20, 30, 32
 
 
+#: The rules rush: its term caps credits; every course meets (each at its own hour)
+#: and needs a course of an earlier term that half the students (the odd ids) took.
+RULES_PREREQUISITE, RULES_MAX_CREDITS = "PRE-RULES", 12
+
+
+def prepare_rules_rush(database: str) -> int:
+    """The earlier term and its course that half the rush's students took, and the
+    rules rush's term; return that term's id."""
+    psql(
+        database,
+        "INSERT INTO terms (code, name, starts_on, ends_on) "
+        "VALUES ('RULES-PAST', 'Before the rules rush', '2000-01-10', '2000-05-10')",
+    )
+    psql(
+        database,
+        "INSERT INTO courses (term_id, code, title) SELECT id, "
+        f"'{RULES_PREREQUISITE}', 'Prerequisite' FROM terms WHERE code = 'RULES-PAST'",
+    )
+    psql(
+        database,
+        "INSERT INTO student_courses (student_id, course_id) SELECT s, c.id "
+        f"FROM generate_series(1, {RUSH_STUDENTS}, 2) s, courses c "
+        f"WHERE c.code = '{RULES_PREREQUISITE}'",
+    )
+    return int(
+        psql(
+            database,
+            "INSERT INTO terms (code, name, starts_on, ends_on, max_credits) "
+            "VALUES ('RULES', 'The rules rush', '2030-01-14', '2030-05-10', "
+            f"{RULES_MAX_CREDITS}) RETURNING id",
+        ).split()[0]
+    )
+
+
+def _rush_courses(database: str, n: int, rules_term: int | None) -> list[int]:
+    """The 20 new courses of rush ``n`` (in ``rules_term``, with its rules, if given)."""
+    if rules_term is None:
+        columns, values = "", ""
+    else:
+        meeting = (
+            "json_build_array(json_build_object('days', json_build_array('MO', 'WE'), "
+            "'starts_at', lpad((7 + k / 2)::text, 2, '0') || ':' || lpad((k % 2 * 30)::text, 2, '0'), "
+            "'ends_at', lpad((7 + k / 2)::text, 2, '0') || ':' || lpad((k % 2 * 30 + 25)::text, 2, '0')))"
+        )
+        columns = ", term_id, meetings, prerequisites"
+        values = f", {rules_term}, {meeting}, json_build_array('{RULES_PREREQUISITE}')"
+    return [
+        int(i)
+        for i in psql(
+            database,
+            f"INSERT INTO courses (code, title, capacity, waitlist_capacity{columns}) "
+            f"SELECT 'RUSH-{n}-' || k, 'Rush', {RUSH_SEATS}, 0{values} "
+            f"FROM generate_series(1, {RUSH_COURSES}) k RETURNING id",
+        ).split()
+    ]
+
+
 def registration_rush(
-    args: argparse.Namespace, sides: dict[str, tuple[int, str]]
+    args: argparse.Namespace, sides: dict[str, tuple[int, str]], rules_term: int | None = None
 ) -> dict[str, Any]:
     """Two rushes per side (a port and a key), alternating (project, floor, floor,
-    project; ``before`` between them when given), each on 20 new courses; after each,
-    no course may hold more students than its seats."""
+    project; ``before`` between them when given), each on 20 new courses (with the
+    registration rules of ``rules_term``, if given); after each, no course may hold
+    more students than its seats, nor a student without the prerequisite a seat."""
     students = list(range(1, RUSH_STUDENTS + 1))
     runs: dict[str, list[dict]] = {side: [] for side in sides}
     order = list(sides)
-    for n, side in enumerate([*order, *reversed(order)]):
-        ids = [
-            int(i)
-            for i in psql(
-                args.database,
-                "INSERT INTO courses (code, title, capacity, waitlist_capacity) "
-                f"SELECT 'RUSH-{n}-' || k, 'Rush', {RUSH_SEATS}, 0 "
-                f"FROM generate_series(1, {RUSH_COURSES}) k RETURNING id",
-            ).split()
-        ]
+    first = 100 if rules_term is not None else 0  # course codes unique across both rushes
+    for n, side in enumerate([*order, *reversed(order)], first):
+        ids = _rush_courses(args.database, n, rules_term)
         port, side_key = sides[side]
         result = rush.rush(port, side_key, students, ids, RUSH_CONNECTIONS, seed=n)
         over = psql(
@@ -638,6 +710,13 @@ def registration_rush(
         )
         result["courses_over_capacity"] = int(over)
         assert int(over) == 0, f"{over} courses over capacity"  # noqa: S101 - the check
+        if rules_term is not None:
+            unqualified = psql(
+                args.database,
+                "SELECT count(*) FROM student_courses "
+                f"WHERE course_id IN ({', '.join(map(str, ids))}) AND student_id % 2 = 0",
+            ).strip()
+            assert unqualified == "0", f"{unqualified} seats without the prerequisite"  # noqa: S101
         assert seats == result["enrolled"] == RUSH_SEATS * RUSH_COURSES, (seats, result)  # noqa: S101
         runs[side].append(result)
         log(f"   {side:8} {result}")
@@ -652,13 +731,26 @@ def registration_rush(
     return {"runs": runs, "ratios": ratios["project"], "ratios_by_side": ratios}
 
 
-def rush_lines(rushes: dict[str, Any]) -> list[str]:
-    """The report's table of the registration rush."""
+def rush_lines(rushes: dict[str, Any], rules: bool = False) -> list[str]:
+    """The report's table of the registration rush (with the registration rules)."""
+    if rules:
+        intro = (
+            f"Registration rush with rules: the same, in a term capping credits at "
+            f"{RULES_MAX_CREDITS}, every course meeting (each at its own time) and needing "
+            f"`{RULES_PREREQUISITE}`, taken in an earlier term by half the students; the floor "
+            "runs the same checks in SQL. After each rush, no seat went to a student without "
+            "the prerequisite."
+        )
+    else:
+        intro = (
+            f"Registration rush: {RUSH_STUDENTS:,} students, {RUSH_COURSES} courses of "
+            f"{RUSH_SEATS} seats (no waitlist), {RUSH_CONNECTIONS} connections; each student "
+            "tries the courses in a random order with `waitlist: true` until enrolled or "
+            "refused by all. Two rushes per side, alternating; after each, no course held more "
+            "students than its seats."
+        )
     lines = [
-        f"Registration rush: {RUSH_STUDENTS:,} students, {RUSH_COURSES} courses of {RUSH_SEATS} "
-        f"seats (no waitlist), {RUSH_CONNECTIONS} connections; each student tries the courses "
-        "in a random order with `waitlist: true` until enrolled or refused by all. Two rushes "
-        "per side, alternating; after each, no course held more students than its seats.",
+        intro,
         "",
         "| side | rush | enrollments/s | requests/s | p50 / p99 ms | share of 409 | seconds |",
         "|---|---|---|---|---|---|---|",
@@ -673,7 +765,13 @@ def rush_lines(rushes: dict[str, Any]) -> list[str]:
     lines += [
         "",
         f"Project/floor enrollments per second: **{statistics.median(rushes['ratios']):.2f}** "
-        f"(by round {by_round}).",
+        f"(by round {by_round})"
+        + (
+            f"; the project's p99 **{max(r['p99_ms'] for r in rushes['runs']['project']):.1f} "
+            "ms** (the higher of its rushes)."
+            if rules
+            else "."
+        ),
     ]
     return lines
 
@@ -762,7 +860,18 @@ def bulk_line(bulk: dict) -> str:
 
 
 def write_report(
-    args, workers, seeded, seed_seconds, results, paced, growth, sizes, plans, bulk, rushes
+    args,
+    workers,
+    seeded,
+    seed_seconds,
+    results,
+    paced,
+    growth,
+    sizes,
+    plans,
+    bulk,
+    rushes,
+    rules_rushes,
 ) -> None:
     total, searched = sizes
     command = "make bench" + (f"  # {' '.join(sys.argv[1:])}" if sys.argv[1:] else "")
@@ -808,7 +917,7 @@ def write_report(
     ]
     if args.before:
         lines += ["", *before_and_after_lines(args, results, rushes)]
-    lines += ["", *rush_lines(rushes)]
+    lines += ["", *rush_lines(rushes), "", *rush_lines(rules_rushes, rules=True)]
     ratio = paced["p99_ms"] / paced["p50_ms"]
     lines += [
         "",
@@ -866,7 +975,15 @@ def write_report(
     REPORT.write_text(updated)
     with open(ROOT / "bench" / ".last.json", "w") as raw:
         json.dump(
-            {"results": results, "paced": paced, "growth": growth, "rush": rushes}, raw, indent=1
+            {
+                "results": results,
+                "paced": paced,
+                "growth": growth,
+                "rush": rushes,
+                "rules_rush": rules_rushes,
+            },
+            raw,
+            indent=1,
         )
 
 

@@ -125,3 +125,55 @@ def test_the_floor_filters_one_terms_courses_with_seats_like_the_service(
         assert headers["X-Total-Count"] == ours.headers["X-Total-Count"]
     assert ours.headers["X-Total-Count"] == "0"
     floor._connection.close()
+
+
+@pytest.mark.postgresql
+def test_the_floor_refuses_by_the_registration_rules_like_the_service(
+    client, make_student, database_url, monkeypatch
+):
+    monkeypatch.setenv("FLOOR_DATABASE_URL", database_url.replace("+psycopg2", ""))
+    monkeypatch.setattr(floor, "_connection", None)
+    term = client.post(
+        "/terms",
+        json={"code": "T", "name": "T", "starts_on": "2027-01-11", "ends_on": "2027-05-07",
+              "max_credits": 4},
+    ).get_json()  # fmt: skip
+    meets = {"days": ["MO", "WE"], "starts_at": "09:00", "ends_at": "10:00"}
+    taken = client.post(
+        "/courses",
+        json={"code": "A1", "title": "A", "term_id": term["id"], "meetings": [meets]},
+    ).get_json()
+    wanted = client.post(
+        "/courses",
+        json={"code": "B1", "title": "B", "term_id": term["id"], "capacity": 1,
+              "meetings": [{**meets, "days": ["WE"]}], "prerequisites": ["Z1"],
+              "corequisites": ["Y1"]},
+    ).get_json()  # fmt: skip
+    student, other = make_student(), make_student()
+    client.post(f"/students/{student['id']}/courses", json={"course_id": taken["id"]})
+    client.post(
+        f"/students/{student['id']}/holds",
+        json={"kind": "financial", "reason": "Fees", "blocks": ["registration"]},
+    )
+    side = Side(Client(floor.app), wsgi=True)
+    path = f"/students/{student['id']}/courses"
+
+    ours = client.post(path, json={"course_id": wanted["id"]})
+    status, body, _ = side("POST", path, {"course_id": wanted["id"]})
+    assert (status, body) == (409, ours.get_json())
+    assert len(body["errors"]) == 5
+
+    # Full, and nothing else: the seat taken with every rule overridden.
+    overrides = ["prerequisite-missing", "corequisite-missing"]
+    client.post(
+        f"/students/{other['id']}/courses",
+        json={"course_id": wanted["id"], "override": overrides, "reason": "Exchange"},
+    )
+    newcomer = make_student()
+    path = f"/students/{newcomer['id']}/courses"
+    client.patch(f"/courses/{wanted['id']}", json={"prerequisites": [], "corequisites": []})
+    ours = client.post(path, json={"course_id": wanted["id"]})
+    status, body, _ = side("POST", path, {"course_id": wanted["id"]})
+    assert (status, body) == (409, ours.get_json())
+    assert body["type"] == "/problems/course-full"
+    floor._connection.close()
