@@ -488,18 +488,12 @@ class RuleErrorSchema(Schema):
     )
 
 
-class RegistrationProblemSchema(Schema):
+class RegistrationProblemSchema(ProblemSchema):
     """A refused enrollment: ``errors`` lists every registration rule it breaks, in the
     rules' order, and ``type`` is the first one's; a conflict of another kind
     (``already-enrolled``) has no ``errors``."""
 
-    type = problem_type(required=True)
-    title = fields.String(
-        required=True, validate=[validate.Length(max=100), validate.Regexp(FREE_TEXT_PATTERN)]
-    )
-    status = status_code(required=True)
-    detail = text(required=True)
-    errors = fields.List(
+    errors = fields.List(  # type: ignore[assignment]
         fields.Nested(RuleErrorSchema),
         validate=validate.Length(min=1, max=10),
         metadata={"description": "Every registration rule broken, in the rules' order."},
@@ -586,8 +580,9 @@ class StudentCoursesQuerySchema(PaginationSchema):
     )
 
 
-class ScheduleQuerySchema(Schema):
-    """Query parameters of ``GET /students/<id>/schedule``."""
+class TermQuerySchema(Schema):
+    """``?term_id=``, for what a student has in one term (``GET /students/<id>/schedule``
+    and ``/registration``)."""
 
     term_id = QueryInteger(
         validate=validate.Range(min=1, max=MAX_INT32),
@@ -721,15 +716,6 @@ class CreditLimitSchema(Schema):
     max_credits = StrictInteger(required=True, validate=validate.Range(min=0, max=100))
     created_at = Timestamp(dump_only=True)
     updated_at = Timestamp(dump_only=True)
-
-
-class RegistrationQuerySchema(Schema):
-    """Query parameters of ``GET /students/<id>/registration``."""
-
-    term_id = QueryInteger(
-        validate=validate.Range(min=1, max=MAX_INT32),
-        metadata={"description": "The term (default: the default term)."},
-    )
 
 
 class WindowSchema(Schema):

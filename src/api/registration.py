@@ -15,8 +15,8 @@ from src.auth.access import own_student, reader
 from src.schemas import (
     CreditLimitSchema,
     HoldSchema,
-    RegistrationQuerySchema,
     RegistrationSchema,
+    TermQuerySchema,
 )
 from src.services import holds
 
@@ -133,7 +133,7 @@ class Registration(MethodView):
 
     @blp.doc(operationId="getRegistration")
     @blp.allow(reader, own_student)
-    @blp.arguments(RegistrationQuerySchema, location="query")
+    @blp.arguments(TermQuerySchema, location="query")
     @blp.response(200, RegistrationSchema)
     @blp.problem(404, "student-not-found", "term-not-found")
     def get(self, args: dict[str, Any], student_id: int) -> Any:

@@ -23,11 +23,11 @@ from src.schemas import (
     OverrideSchema,
     PaginationSchema,
     RegistrationProblemSchema,
-    ScheduleQuerySchema,
     ScheduleSchema,
     StudentCoursesQuerySchema,
     StudentQuerySchema,
     StudentSchema,
+    TermQuerySchema,
     student_schema,
     student_update_schema,
 )
@@ -253,7 +253,7 @@ class StudentSchedule(MethodView):
 
     @blp.doc(operationId="getSchedule")
     @blp.allow(reader, own_student)
-    @blp.arguments(ScheduleQuerySchema, location="query")
+    @blp.arguments(TermQuerySchema, location="query")
     @blp.response(200, ScheduleSchema)
     @blp.doc(
         responses={

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from src.database import Statement, now, transaction
 from src.exceptions import CreditLimitNotFound, HoldNotFound, StudentNotFound, TermNotFound
 from src.models import Course, CreditLimit, Hold, Student, StudentCourse, Term, WaitlistEntry
+from src.models.hold import HOLD_BLOCKS
 from src.services import events, rules, terms, waitlists
 from src.services.enrollments import lock_courses
 
@@ -31,15 +32,11 @@ HOLD_COLUMNS = (
     "id", "kind", "reason", "blocks", "placed_at", "placed_by", "released_at", "released_by",
 )  # fmt: skip
 
-# FOR NO KEY UPDATE, as enrolling locks the student: a change here waits for the
-# student's enrollment in progress, and the next enrollment waits for this change.
-_LOCK_STUDENT = Statement(
-    select(_students.c.id).where(_students.c.id == _student_id).with_for_update(key_share=True)
-)
-
 
 def _lock_student(student_id: int) -> None:
-    if _LOCK_STUDENT.scalar({"student": student_id}) is None:
+    # A change here waits for the student's enrollment in progress, and the next
+    # enrollment waits for this change.
+    if not rules.lock_student(student_id):
         raise StudentNotFound(student_id)
 
 
@@ -64,7 +61,7 @@ def _give_seats_the_student_may_now_take(student_id: int) -> None:
 
 def _shown(hold: Mapping[str, Any]) -> dict[str, Any]:
     """A hold's row as the API shows it: what it blocks as a list."""
-    blocks = [name for name in ("registration", "drop") if hold[f"blocks_{name}"]]
+    blocks = [name for name in HOLD_BLOCKS if hold[f"blocks_{name}"]]
     return {name: hold[name] for name in HOLD_COLUMNS if name != "blocks"} | {"blocks": blocks}
 
 
@@ -93,8 +90,7 @@ def place_hold(student_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
                 "student": student_id,
                 "kind": data["kind"],
                 "reason": data["reason"],
-                "blocks_registration": "registration" in data["blocks"],
-                "blocks_drop": "drop" in data["blocks"],
+                **{f"blocks_{name}": name in data["blocks"] for name in HOLD_BLOCKS},
                 "placed_by": events.current_actor().shown(),
             }
         )

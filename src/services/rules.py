@@ -59,7 +59,7 @@ from sqlalchemy.orm import aliased
 
 from src.database import Statement
 from src.exceptions import RuleFailure
-from src.models import Course, CreditLimit, Hold, StudentCourse, Term, WaitlistEntry
+from src.models import Course, CreditLimit, Hold, Student, StudentCourse, Term, WaitlistEntry
 from src.models.base import UTCDateTime
 
 #: The rules an admin may override, by slug; the window and capacity are never
@@ -269,6 +269,20 @@ def findings(dialect: str) -> Any:
         rules_pass.label("rules_pass"),
         admit.label("admit"),
     )
+
+
+_students = Student.__table__
+# FOR NO KEY UPDATE, as enrolling locks the student after the course: it waits for an
+# enrollment, a hold or a limit in progress for the student, and they wait for it.
+_LOCK_STUDENT = Statement(
+    select(_students.c.id).where(_students.c.id == _student_id).with_for_update(key_share=True)
+)
+
+
+def lock_student(student_id: int) -> bool:
+    """Lock the student's row, as every writer of what the rules read does before it
+    reads or writes (see the module); whether there is such a student."""
+    return _LOCK_STUDENT.scalar({"student_id": student_id}) is not None
 
 
 #: What the rules find for ``student_id`` in ``course_id`` (see :func:`findings`).

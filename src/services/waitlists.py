@@ -97,11 +97,6 @@ _IN_LINE_ORDER = Statement(
     .where(_entries.c.course_id == _course_id)
     .order_by(_entries.c.id)
 )
-# FOR NO KEY UPDATE, as enrolling locks a student: a hold or a credit limit placed
-# meanwhile waits for this promotion, or this promotion sees it.
-_LOCK_STUDENT = Statement(
-    select(_students.c.id).where(_students.c.id == _student_id).with_for_update(key_share=True)
-)
 _ids = bindparam("ids", expanding=True)
 _PROMOTE = events.Recorded(
     insert(_enrollments)
@@ -138,7 +133,8 @@ def fill_free_seats(course_id: int, capacity: int | None, reason: str) -> int:
     for entry_id, student_id in _IN_LINE_ORDER.rows(params):
         if free is not None and len(chosen) == free:
             break
-        _LOCK_STUDENT.scalar({"student_id": student_id})
+        # A hold or a credit limit placed meanwhile waits for this promotion, or it sees it.
+        rules.lock_student(student_id)
         if not rules.blocked_by(student_id, course_id):
             chosen.append(entry_id)
     if not chosen:
