@@ -79,6 +79,36 @@ def test_two_overlapping_courses_at_once_enroll_one(app, client, make_student, r
     assert refused["type"] == "/problems/time-conflict"
 
 
+HOLD = (
+    "INSERT INTO holds (student_id, kind, reason, blocks_registration, blocks_drop, placed_by) "
+    "VALUES (:s, 'financial', 'Fees', true, false, '{\"kind\": \"cli\"}')"
+)
+
+
+def _while_the_student_is_locked(database_url, student_id, write, act) -> tuple[list, list]:
+    """Lock the student's row from a connection of the test's own, as a change in
+    progress does, and make that change (``write``: SQL and its parameters beside
+    ``s``); run ``act`` (which returns a list) in a thread meanwhile, then commit.
+    Returns what ``act`` had given half a second in (before the commit) and in the end."""
+    sql, params = write
+    engine = create_engine(database_url)
+    results: list = []
+    with engine.connect() as holder:
+        transaction = holder.begin()
+        holder.execute(
+            text("SELECT id FROM students WHERE id = :s FOR NO KEY UPDATE"), {"s": student_id}
+        )
+        holder.execute(text(sql), {"s": student_id, **params})
+        acting = threading.Thread(target=lambda: results.extend(act()))
+        acting.start()
+        time.sleep(0.5)
+        before_the_commit = list(results)
+        transaction.commit()
+        acting.join()
+    engine.dispose()
+    return before_the_commit, results
+
+
 @pytest.mark.parametrize("round_", range(ROUNDS))
 def test_no_enrollment_commits_after_a_hold_that_was_placed_first(
     app, client, database_url, make_student, round_
@@ -90,28 +120,12 @@ def test_no_enrollment_commits_after_a_hold_that_was_placed_first(
     courses = [_offer(client, term) for _ in range(5)]
     student = make_student()
     path = f"/students/{student['id']}/courses"
-    engine = create_engine(database_url)
-    placing = engine.connect()
-    transaction = placing.begin()
-    placing.execute(
-        text("SELECT id FROM students WHERE id = :s FOR NO KEY UPDATE"), {"s": student["id"]}
-    )
-    placing.execute(
-        text(
-            "INSERT INTO holds (student_id, kind, reason, blocks_registration, blocks_drop, "
-            "placed_by) VALUES (:s, 'financial', 'Fees', true, false, '{\"kind\": \"cli\"}')"
-        ),
-        {"s": student["id"]},
-    )
-    results: list = []
-    racing = threading.Thread(target=lambda: results.extend(_at_once(app, path, courses)))
-    racing.start()
-    time.sleep(0.5)  # the requests are waiting for the student's lock
-    transaction.commit()
-    racing.join()
-    placing.close()
-    engine.dispose()
 
+    waiting, results = _while_the_student_is_locked(
+        database_url, student["id"], (HOLD, {}), lambda: _at_once(app, path, courses)
+    )
+
+    assert waiting == []  # the requests waited for the student's lock
     assert [r.status_code for r in results] == [409] * 5, [r.get_json() for r in results]
     assert {r.get_json()["type"] for r in results} == {"/problems/hold-active"}
 
@@ -125,30 +139,18 @@ def test_a_hold_placed_during_enrollments_waits_for_the_one_in_progress(
     term = client.post("/terms", json=NEXT).get_json()
     first, second = _offer(client, term), _offer(client, term)
     student = make_student()
-    engine = create_engine(database_url)
-    enrolling = engine.connect()
-    transaction = enrolling.begin()
-    enrolling.execute(
-        text("SELECT id FROM students WHERE id = :s FOR NO KEY UPDATE"), {"s": student["id"]}
-    )
-    enrolling.execute(
-        text("INSERT INTO student_courses (student_id, course_id) VALUES (:s, :c)"),
-        {"s": student["id"], "c": first["id"]},
-    )
-    placed: list = []
     hold = {"kind": "financial", "reason": "Fees", "blocks": ["registration"]}
     holds = f"/students/{student['id']}/holds"
-    placing = threading.Thread(
-        target=lambda: placed.append(app.test_client().post(holds, json=hold))
+    enrolling = (
+        "INSERT INTO student_courses (student_id, course_id) VALUES (:s, :c)",
+        {"c": first["id"]},
     )
-    placing.start()
-    time.sleep(0.5)
-    assert placed == []  # waiting for the enrollment's lock
-    transaction.commit()
-    placing.join()
-    enrolling.close()
-    engine.dispose()
 
+    waiting, placed = _while_the_student_is_locked(
+        database_url, student["id"], enrolling, lambda: [app.test_client().post(holds, json=hold)]
+    )
+
+    assert waiting == []  # the hold waited for the enrollment's lock
     assert placed[0].status_code == 201
     refused = client.post(f"/students/{student['id']}/courses", json={"course_id": second["id"]})
     assert refused.get_json()["type"] == "/problems/hold-active"
@@ -165,30 +167,13 @@ def test_a_promotion_waits_for_a_hold_in_progress_and_passes_the_student_over(
     seated, first, second = make_student(), make_student(), make_student()
     for student, body in ((seated, {}), (first, {"waitlist": True}), (second, {"waitlist": True})):
         client.post(f"/students/{student['id']}/courses", json={"course_id": course["id"], **body})
-    engine = create_engine(database_url)
-    placing = engine.connect()
-    transaction = placing.begin()
-    placing.execute(
-        text("SELECT id FROM students WHERE id = :s FOR NO KEY UPDATE"), {"s": first["id"]}
-    )
-    placing.execute(
-        text(
-            "INSERT INTO holds (student_id, kind, reason, blocks_registration, blocks_drop, "
-            "placed_by) VALUES (:s, 'academic', 'Probation', true, false, '{\"kind\": \"cli\"}')"
-        ),
-        {"s": first["id"]},
-    )
-    dropped: list = []
     path = f"/students/{seated['id']}/courses/{course['id']}"
-    dropping = threading.Thread(target=lambda: dropped.append(app.test_client().delete(path)))
-    dropping.start()
-    time.sleep(0.5)
-    assert dropped == []  # the promotion waits for the first in line's lock
-    transaction.commit()
-    dropping.join()
-    placing.close()
-    engine.dispose()
 
+    waiting, dropped = _while_the_student_is_locked(
+        database_url, first["id"], (HOLD, {}), lambda: [app.test_client().delete(path)]
+    )
+
+    assert waiting == []  # the promotion waited for the first in line's lock
     assert dropped[0].status_code == 204
     roster = client.get(f"/courses/{course['id']}/students").get_json()
     assert [s["id"] for s in roster] == [second["id"]]
