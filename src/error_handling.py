@@ -44,6 +44,9 @@ DOMAIN_ERRORS: dict[type[exc.DomainError], ProblemKind] = {
     exc.AlreadyEnrolled: ProblemKind(409, "already-enrolled", "Already enrolled"),
     exc.CourseFull: ProblemKind(409, "course-full", "Course is full"),
     exc.NotEnrolled: ProblemKind(404, "not-enrolled", "Not enrolled"),
+    exc.WithdrawDeadlinePassed: ProblemKind(
+        409, "withdraw-deadline-passed", "Withdraw deadline passed"
+    ),
     exc.CourseHasEnrollments: ProblemKind(409, "course-has-enrollments", "Course has enrollments"),
     exc.CapacityBelowEnrollment: ProblemKind(
         409, "capacity-below-enrollment", "Capacity below enrollment"

@@ -7,6 +7,7 @@ knows about HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 
 class DomainError(Exception):
@@ -129,15 +130,26 @@ class NotEnrolled(DomainError):
         super().__init__(f"Student {student_id} is not enrolled in course {course_id}.")
 
 
+class WithdrawDeadlinePassed(DomainError):
+    """A student's own key cannot leave a course after its term's withdraw deadline."""
+
+    def __init__(self, course_id: int, deadline: datetime) -> None:
+        super().__init__(
+            f"The withdraw deadline of course {course_id}'s term passed at "
+            f"{deadline.isoformat()}; only the registrar can withdraw the student now."
+        )
+
+
 class CourseHasEnrollments(DomainError):
     """A course cannot be deleted, or moved to another term, while students are
-    enrolled in it or wait for it."""
+    enrolled in it, wait for it or withdrew from it."""
 
     def __init__(self, course_id: int, *, moving: bool = False) -> None:
         what = "moving it to another term" if moving else "deleting it"
         super().__init__(
-            f"Course {course_id} has enrollments or a waitlist; unenroll its students "
-            f"(and empty its line) before {what}."
+            f"Course {course_id} has enrollments, a waitlist or withdrawals; unenroll its "
+            f"students and empty its line before {what} (a course a student withdrew from "
+            "stays on their record, in its term)."
         )
 
 

@@ -519,7 +519,7 @@ class EnrollmentCheckSchema(Schema):
     )
 
 
-ENROLLMENT_STATUSES = ("enrolled", "waitlisted")
+ENROLLMENT_STATUSES = ("enrolled", "waitlisted", "withdrawn")
 
 
 class _WaitlistFields(Schema):
@@ -536,13 +536,22 @@ class _WaitlistFields(Schema):
 
 
 class EnrolledCourseSchema(CourseSchema, _WaitlistFields):
-    """A course a student is enrolled in (``enrolled_at``) or waits for
-    (``waitlist_position``, ``waitlisted_at``)."""
+    """A course a student is enrolled in (``enrolled_at``), waits for
+    (``waitlist_position``, ``waitlisted_at``) or withdrew from (``enrolled_at``,
+    ``withdrawn_at``)."""
 
     enrolled_at = Timestamp(
-        dump_only=True, metadata={"description": "When the student enrolled (`enrolled` only)."}
+        dump_only=True,
+        metadata={"description": "When the student enrolled (`enrolled` and `withdrawn`)."},
     )
     status = fields.String(dump_only=True, validate=validate.OneOf(ENROLLMENT_STATUSES))
+    withdrawn_at = Timestamp(
+        dump_only=True,
+        metadata={
+            "description": "When the student withdrew, after the term's drop deadline "
+            "(`withdrawn` only)."
+        },
+    )
 
     class Meta:
         # Course fields first, then the enrollment's: the order clients see.
@@ -552,12 +561,13 @@ class EnrolledCourseSchema(CourseSchema, _WaitlistFields):
             "status",
             "waitlist_position",
             "waitlisted_at",
+            "withdrawn_at",
         )
 
     @post_dump
     def _drop_the_other_state(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        # A row of `?status=all` carries both states' columns, the other one null.
-        for name in ("enrolled_at", "waitlist_position", "waitlisted_at"):
+        # A row of `?status=all` carries every state's columns, the others null.
+        for name in ("enrolled_at", "waitlist_position", "waitlisted_at", "withdrawn_at"):
             if name in data and data[name] is None:
                 del data[name]
         return data
@@ -573,9 +583,10 @@ class StudentCoursesQuerySchema(PaginationSchema):
 
     status = fields.String(
         load_default="enrolled",
-        validate=validate.OneOf(["enrolled", "waitlisted", "all"]),
+        validate=validate.OneOf([*ENROLLMENT_STATUSES, "all"]),
         metadata={
-            "description": "Enrolled courses (default), waitlisted ones, or all: enrolled first."
+            "description": "Enrolled courses (default), waitlisted ones, withdrawn ones, or "
+            "all: enrolled, then waitlisted, then withdrawn."
         },
     )
 

@@ -28,6 +28,7 @@ EXPECTED = [
     201, 200, 201, 200, 200, 200, 409,  # terms and offerings, search and sort
     201, 201, 200, 200, 200,  # instructors, schedules
     201, 201, 201, 409, 200, 201, 204, 201,  # registration rules: refused, checked, overridden
+    201, 201, 201, 204, 200,  # a withdrawal after the drop deadline
     200, 200, 200,  # health: live, ready; metrics
     422,  # error example
 ]  # fmt: skip

@@ -176,7 +176,9 @@ class StudentCourses(MethodView):
 
         `status=enrolled` (default): the courses the student is enrolled in, with `enrolled_at`,
         oldest first; `waitlisted`: the courses they wait for, with `waitlist_position`, in
-        joining order; `all`: both, enrolled first. `term_id` keeps the courses of one term.
+        joining order; `withdrawn`: the courses they withdrew from after the drop deadline, with
+        `withdrawn_at`, oldest withdrawal first; `all`: every one, in that order. `term_id` keeps
+        the courses of one term.
         Admins, readers and the student's own key."""
         page = enrollments.student_courses(
             student_id, args["status"], args["limit"], args["offset"], args.get("term_id")
@@ -334,12 +336,16 @@ class StudentCourse(MethodView):
     @blp.allow(own_student)
     @blp.response(204)
     @blp.problem(404, "student-not-found", "course-not-found", "not-enrolled")
-    @blp.problem(409, "hold-active", schema=RegistrationProblemSchema)
+    @blp.problem(409, "hold-active", "withdraw-deadline-passed", schema=RegistrationProblemSchema)
     def delete(self, student_id: int, course_id: int) -> None:
-        """Drop an enrollment or leave a waitlist.
+        """Drop or withdraw from a course, or leave its waitlist.
 
-        A dropped seat goes to the first in line who passes the registration rules, in the same
-        transaction; leaving the line moves everyone behind up. `404 not-enrolled` when the
+        Before the term's `drop_deadline` (or without one) the enrollment is dropped (event
+        `dropped`); after it, withdrawn (event `withdrawn`): the course stays in
+        `?status=withdrawn` with `withdrawn_at`. After `withdraw_deadline` the student's own key
+        gets `409 withdraw-deadline-passed`; admins withdraw at any time. The seat goes to the
+        first in line who passes the registration rules, in the same transaction; leaving the
+        line (never bound by the deadlines) moves everyone behind up. `404 not-enrolled` when the
         student is neither enrolled nor waiting; `409 hold-active` for the student's own key
         while a hold blocks drops. Admins and the student's own key."""
         enrollments.unenroll(student_id, course_id, by_student=g.principal.role == "student")

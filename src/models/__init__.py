@@ -11,6 +11,7 @@ from src.models.student import Student
 from src.models.student_course import StudentCourse
 from src.models.term import DefaultTerm, Term
 from src.models.waitlist_entry import WaitlistEntry
+from src.models.withdrawal import Withdrawal
 
 __all__ = [
     "ApiKey",
@@ -27,4 +28,5 @@ __all__ = [
     "StudentCourse",
     "Term",
     "WaitlistEntry",
+    "Withdrawal",
 ]

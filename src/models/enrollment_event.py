@@ -15,6 +15,8 @@ from src.models.base import Base
 EVENT_TYPES = {
     "enrolled": "The student took a seat in the course.",
     "dropped": "The student left the course (or was deleted: reason `student-deleted`).",
+    "withdrawn": "The student left the course after its term's drop deadline: the course "
+    "stays on their record as withdrawn.",
     "waitlisted": "The student joined the course's waiting line.",
     "promoted": "A seat was given to the first in line who passes the registration rules "
     "(actor `system`; reason `seat-freed`, `capacity-raised`, or `rules-changed`: a hold "

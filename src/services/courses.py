@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from src.database import Listing, Page, Statement, like_pattern, now, order_keys, transaction
 from src.exceptions import CourseCodeTaken, CourseHasEnrollments, CourseNotFound
-from src.models import Course, CourseInstructor, StudentCourse, WaitlistEntry
+from src.models import Course, CourseInstructor, StudentCourse, WaitlistEntry, Withdrawal
 from src.services import (
     COURSE_COLUMNS,
     Precondition,
@@ -130,10 +130,12 @@ _LOCK = Statement(
 )
 _enrollments = StudentCourse.__table__
 _entries = WaitlistEntry.__table__
+_withdrawals = Withdrawal.__table__
 _HAS_STUDENTS = Statement(
     select(
         exists().where(_enrollments.c.course_id == _course_id)
         | exists().where(_entries.c.course_id == _course_id)
+        | exists().where(_withdrawals.c.course_id == _course_id)
     )
 )
 
@@ -145,8 +147,8 @@ def update_course(
 
     Under the course's row lock: a capacity below the current enrollment raises
     :class:`CapacityBelowEnrollment`, a waitlist capacity below the students waiting
-    :class:`CapacityBelowWaitlist`, a new term while students are enrolled or waiting
-    :class:`CourseHasEnrollments`; new seats go to the first in line at once.
+    :class:`CapacityBelowWaitlist`, a new term while students are enrolled, waiting or
+    withdrawn :class:`CourseHasEnrollments`; new seats go to the first in line at once.
     """
     with transaction():
         course = _LOCK.first({"course_id": course_id})

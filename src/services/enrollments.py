@@ -14,11 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     Integer,
     bindparam,
+    case,
+    cast,
     delete,
     exists,
     func,
@@ -26,7 +29,6 @@ from sqlalchemy import (
     literal,
     null,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.exc import IntegrityError
@@ -44,8 +46,9 @@ from src.exceptions import (
     RuleFailure,
     StudentNotFound,
     WaitlistFull,
+    WithdrawDeadlinePassed,
 )
-from src.models import Course, Hold, Student, StudentCourse, Term, WaitlistEntry
+from src.models import Course, Hold, Student, StudentCourse, Term, WaitlistEntry, Withdrawal
 from src.models.base import UTCDateTime
 from src.services import (
     COURSE_COLUMNS,
@@ -93,9 +96,22 @@ _waiting_courses = (
     .join_from(_entries, _courses, _entries.c.course_id == _courses.c.id)
     .where(_entries.c.student_id == _student_id)
 )
-# Typed nulls: a union's rows take their types from its first select.
-_no_time = type_coerce(null(), UTCDateTime())
-_no_place = type_coerce(null(), Integer())
+_withdrawals = Withdrawal.__table__
+_withdrawn_courses = (
+    select(
+        *_course,
+        _withdrawals.c.enrolled_at,
+        literal("withdrawn").label("status"),
+        _withdrawals.c.withdrawn_at,
+        _withdrawals.c.id.label("withdrawal_id"),
+    )
+    .join_from(_withdrawals, _courses, _withdrawals.c.course_id == _courses.c.id)
+    .where(_withdrawals.c.student_id == _student_id)
+)
+# Typed nulls: a union's rows take their types from its first select, and PostgreSQL
+# types two untyped nulls in one column as text before it meets the third select's.
+_no_time = cast(null(), UTCDateTime())
+_no_place = cast(null(), Integer())
 _in_term = _courses.c.term_id == bindparam("term_id")
 
 
@@ -114,14 +130,17 @@ def _student_courses_listings(in_term: bool) -> dict[str, Listing]:
     where = [_in_term] if in_term else []
     enrolled = _enrolled_courses.where(*where)
     waiting = _waiting_courses.where(*where)
-    # Enrolled courses first, oldest first; then the courses waited for, in joining order.
-    both = union_all(
+    withdrawn = _withdrawn_courses.where(*where)
+    # Enrolled courses first, oldest first; then the courses waited for, in joining
+    # order; then those withdrawn from, oldest withdrawal first.
+    every = union_all(
         enrolled.with_only_columns(
             *_course,
             _enrollments.c.enrolled_at,
             literal("enrolled").label("status"),
             _no_place.label("waitlist_position"),
             _no_time.label("waitlisted_at"),
+            _no_time.label("withdrawn_at"),
             literal(0).label("part"),
             _enrollments.c.enrolled_at.label("since"),
         ),
@@ -131,12 +150,24 @@ def _student_courses_listings(in_term: bool) -> dict[str, Listing]:
             literal("waitlisted").label("status"),
             waitlists.position_of(_entries).label("waitlist_position"),
             _entries.c.waitlisted_at,
+            _no_time.label("withdrawn_at"),
             literal(1).label("part"),
             _entries.c.waitlisted_at.label("since"),
+        ),
+        withdrawn.with_only_columns(
+            *_course,
+            _withdrawals.c.enrolled_at,
+            literal("withdrawn").label("status"),
+            _no_place.label("waitlist_position"),
+            _no_time.label("waitlisted_at"),
+            _withdrawals.c.withdrawn_at,
+            literal(2).label("part"),
+            _withdrawals.c.withdrawn_at.label("since"),
         ),
     ).subquery("courses_of_student")
     enrolled_total = _student_total(_enrollments, _enrollments.c.course_id, in_term)
     waiting_total = _student_total(_entries, _entries.c.course_id, in_term)
+    withdrawn_total = _student_total(_withdrawals, _withdrawals.c.course_id, in_term)
     return {
         "enrolled": Listing(
             enrolled.order_by(_enrollments.c.enrolled_at, _enrollments.c.course_id),
@@ -150,15 +181,26 @@ def _student_courses_listings(in_term: bool) -> dict[str, Listing]:
             (*COURSE_COLUMNS, "status", "waitlist_position", "waitlisted_at", "entry_id"),
             order=("entry_id",),
         ),
+        "withdrawn": Listing(
+            withdrawn.order_by(_withdrawals.c.withdrawn_at, _withdrawals.c.id),
+            withdrawn_total,
+            (*COURSE_COLUMNS, "enrolled_at", "status", "withdrawn_at", "withdrawal_id"),
+            order=("withdrawn_at", "withdrawal_id"),
+        ),
         "all": Listing(
-            select(*both.c).order_by(both.c.part, both.c.since, both.c.id),
-            select(enrolled_total.scalar_subquery() + waiting_total.scalar_subquery()),
+            select(*every.c).order_by(every.c.part, every.c.since, every.c.id),
+            select(
+                enrolled_total.scalar_subquery()
+                + waiting_total.scalar_subquery()
+                + withdrawn_total.scalar_subquery()
+            ),
             (
                 *COURSE_COLUMNS,
                 "enrolled_at",
                 "status",
                 "waitlist_position",
                 "waitlisted_at",
+                "withdrawn_at",
                 "part",
                 "since",
             ),
@@ -176,8 +218,9 @@ def student_courses(
 ) -> Page:
     """A page of the student's courses (in the term ``term_id`` when given) with
     ``status``: ``enrolled`` (with ``enrolled_at``, oldest first), ``waitlisted`` (with
-    their place, in joining order) or ``all`` (enrolled first); :class:`StudentNotFound`
-    if there is no such student."""
+    their place, in joining order), ``withdrawn`` (with ``enrolled_at`` and
+    ``withdrawn_at``, oldest withdrawal first) or ``all`` (in that order);
+    :class:`StudentNotFound` if there is no such student."""
     params = {"student_id": student_id, "term_id": term_id}
     listing = _STUDENT_COURSES[term_id is not None][status]
     page = listing.page(params, limit, offset)
@@ -224,16 +267,22 @@ def roster(course_id: int, limit: int, offset: int) -> Page:
 
 _ENROLLMENT = Statement(_enrolled_courses.where(_enrollments.c.course_id == _course_id))
 _PLACE = Statement(_waiting_courses.where(_courses.c.id == _course_id))
+_LAST_WITHDRAWAL = Statement(
+    _withdrawn_courses.where(_courses.c.id == _course_id)
+    .order_by(_withdrawals.c.id.desc())
+    .limit(1)
+)
 
 
 def get_enrollment(student_id: int, course_id: int) -> dict[str, Any]:
-    """The course the student is enrolled in (with ``enrolled_at``) or waits for (with
-    ``waitlist_position`` and ``waitlisted_at``), and its ``status``.
+    """The course the student is enrolled in (with ``enrolled_at``), waits for (with
+    ``waitlist_position`` and ``waitlisted_at``) or, neither, last withdrew from (with
+    ``enrolled_at`` and ``withdrawn_at``), and its ``status``.
 
     Raises :class:`StudentNotFound`, :class:`CourseNotFound` or :class:`NotEnrolled`.
     """
     params = {"student_id": student_id, "course_id": course_id}
-    found = _ENROLLMENT.first(params) or _PLACE.first(params)
+    found = _ENROLLMENT.first(params) or _PLACE.first(params) or _LAST_WITHDRAWAL.first(params)
     if found is None:
         raise _missing_enrollment(student_id, course_id)
     return found
@@ -530,54 +579,76 @@ _LEAVE_LINE = events.Recorded(
     delete(_entries).where(*_in_line).returning(_entries.c.student_id, _entries.c.course_id),
     "left_waitlist",
 )
-_UNENROLL = events.Recorded(
-    delete(_enrollments)
-    .where(*_pair)
-    .returning(_enrollments.c.student_id, _enrollments.c.course_id),
-    "dropped",
+_leave_course = delete(_enrollments).returning(
+    _enrollments.c.student_id, _enrollments.c.course_id, _enrollments.c.enrolled_at
 )
+_DROP = events.Recorded(_leave_course.where(*_pair), "dropped")
+_WITHDRAW = events.Recorded(_leave_course.where(*_pair), "withdrawn")
+_RECORD_WITHDRAWAL = Statement(insert(_withdrawals))
 
-
-def _lock_and_unenroll_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
-    course = _LOCK_COURSE.first(params)
-    if course is None:
-        return []
-    dropped = _UNENROLL.statement.mappings(params) if course["student_exists"] else []
-    return [{**course, "dropped": len(dropped)}]
-
-
-# Lock the course (as _LOCK_COURSE does), then delete the enrollment and record it. The
-# delete names the course through the locked row, so it runs after the lock is granted;
-# the seat is handed on in a later statement, under the same lock.
-_locked = (
+# Lock the course as enrolling does (FOR NO KEY UPDATE), with what its term's deadlines
+# make of leaving it at ``at``: after the drop deadline it is a withdrawal; after the
+# withdraw deadline the student's own key (``by_student``) may not leave at all. A
+# missing deadline is no bound.
+_at = bindparam("at", type_=UTCDateTime())
+_past = {
+    name: func.coalesce(_terms.c[name] <= _at, False)
+    for name in ("drop_deadline", "withdraw_deadline")
+}
+_leaving = (
     select(
         _courses.c.id,
         _courses.c.capacity,
         _courses.c.waitlist_capacity,
+        _terms.c.withdraw_deadline,
         exists().where(_students.c.id == _student_id).label("student_exists"),
+        _past["drop_deadline"].label("withdrawing"),
+        ~(bindparam("by_student") & _past["withdraw_deadline"]).label("may_leave"),
     )
+    .join_from(_courses, _terms, _terms.c.id == _courses.c.term_id)
     .where(_courses.c.id == _course_id)
     .with_for_update(of=_courses, key_share=True)
-    .cte("course")
 )
-_dropped = (
-    delete(_enrollments)
-    .where(
-        _enrollments.c.student_id == _student_id,
-        _enrollments.c.course_id == select(_locked.c.id).scalar_subquery(),
-    )
-    .returning(_enrollments.c.student_id, _enrollments.c.course_id)
-    .cte("changed")
-)
-_LOCK_AND_UNENROLL = Statement(
-    _lock_and_unenroll_in_steps,
+_LOCK_FOR_LEAVING = Statement(_leaving)
+
+
+def _lock_and_leave_in_steps(params: dict[str, Any]) -> list[dict[str, Any]]:
+    course = _LOCK_FOR_LEAVING.first(params)
+    if course is None:
+        return []
+    left = []
+    if course["student_exists"] and course["may_leave"]:
+        left = (_WITHDRAW if course["withdrawing"] else _DROP).statement.mappings(params)
+        if left and course["withdrawing"]:
+            _RECORD_WITHDRAWAL.run(left[0])
+    return [{**course, "left": len(left)}]
+
+
+# On PostgreSQL one statement: lock the course, delete the enrollment (naming the course
+# through the locked row, so the delete runs after the lock is granted and only when the
+# student may leave), keep a withdrawal, and record the event. The seat is handed on in
+# a later statement, under the same lock.
+_locked = _leaving.cte("course")
+_left = _leave_course.where(
+    _enrollments.c.student_id == _student_id,
+    _enrollments.c.course_id == select(_locked.c.id).where(_locked.c.may_leave).scalar_subquery(),
+).cte("changed")
+_withdrawing = select(_locked.c.withdrawing).scalar_subquery()
+_LOCK_AND_LEAVE = Statement(
+    _lock_and_leave_in_steps,
     postgresql=select(
-        _locked.c.id,
-        _locked.c.capacity,
-        _locked.c.waitlist_capacity,
-        _locked.c.student_exists,
-        select(func.count()).select_from(_dropped).scalar_subquery().label("dropped"),
-    ).add_cte(events.record_from(_dropped, "dropped")),
+        *_locked.c,
+        select(func.count()).select_from(_left).scalar_subquery().label("left"),
+    )
+    .add_cte(
+        insert(_withdrawals)
+        .from_select(
+            ["student_id", "course_id", "enrolled_at"],
+            select(_left.c.student_id, _left.c.course_id, _left.c.enrolled_at).where(_withdrawing),
+        )
+        .cte("withdrawn")
+    )
+    .add_cte(events.record_from(_left, case((_withdrawing, "withdrawn"), else_="dropped"))),
 )
 
 
@@ -591,32 +662,45 @@ _DROP_HOLD = Statement(
         )
     )
 )
+_ENROLLED = Statement(select(exists().where(*_pair)))
 
 
 def unenroll(student_id: int, course_id: int, *, by_student: bool = False) -> None:
-    """Drop a student's enrollment, giving the seat to the first in line, or take them
-    out of the course's line; the 404s as in :func:`get_enrollment`. Asked ``by_student``
-    (their own key), an active hold that blocks drops refuses it (``hold-active``).
+    """Take a student out of a course, giving the seat to the first in line, or out of
+    its line; the 404s as in :func:`get_enrollment`.
+
+    Before the term's drop deadline the enrollment is dropped; after it, withdrawn
+    (kept as a withdrawal, event ``withdrawn``). Asked ``by_student`` (their own key),
+    leaving a course after the withdraw deadline is refused
+    (:class:`WithdrawDeadlinePassed`), and so is any leaving while an active hold
+    blocks drops (``hold-active``). Leaving a line is never bound by the deadlines.
 
     The course is locked first, as by enrolling: the seat is handed on before any
     other enrollment can see it free.
     """
-    params = {"student_id": student_id, "course_id": course_id}
+    params = {
+        "student_id": student_id,
+        "course_id": course_id,
+        "by_student": by_student,
+        "at": datetime.now(UTC),
+    }
     if by_student and _DROP_HOLD.scalar(params):
         detail = "The student has an active hold that blocks dropping courses."
         raise RegistrationRefused([RuleFailure("hold-active", detail)])
     with transaction():
-        course = _LOCK_AND_UNENROLL.first(params | events.recorded_by())
+        course = _LOCK_AND_LEAVE.first(params | events.recorded_by())
         if course is None:
             raise _missing_enrollment(student_id, course_id)
         if not course["student_exists"]:
             raise StudentNotFound(student_id)
-        if course["dropped"]:
+        if course["left"]:
             if waitlists.has_waitlist(course):
                 waitlists.fill_free_seats(course_id, course["capacity"], "seat-freed")
             return
         if waitlists.has_waitlist(course) and _LEAVE_LINE.execute(params):
             return
+        if not course["may_leave"] and _ENROLLED.scalar(params):
+            raise WithdrawDeadlinePassed(course_id, course["withdraw_deadline"])
         raise NotEnrolled(student_id, course_id)
 
 

@@ -76,6 +76,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import BigInteger
 
 from src.database import Listing, Page, Statement, now, transaction
@@ -174,16 +175,16 @@ def _term_of(course_id: Any) -> Any:
     return select(courses.c.term_id).where(courses.c.id == course_id).scalar_subquery()
 
 
-def record_from(changed: Any, type_: str) -> Any:
-    """A CTE that records an event of ``type_`` for each row of the CTE ``changed``
-    (its ``student_id`` and ``course_id``), as :class:`Recorded` does; the statement
-    takes the parameters of :func:`recorded_by`."""
+def record_from(changed: Any, type_: str | ColumnElement[str]) -> Any:
+    """A CTE that records an event of ``type_`` (a type, or an expression that picks
+    one) for each row of the CTE ``changed`` (its ``student_id`` and ``course_id``), as
+    :class:`Recorded` does; the statement takes the parameters of :func:`recorded_by`."""
     return (
         insert(_events)
         .from_select(
             [*_EVENT_COLUMNS, "term_id", "occurred_at"],
             select(
-                literal(type_),
+                literal(type_) if isinstance(type_, str) else type_,
                 changed.c.student_id,
                 changed.c.course_id,
                 bindparam("reason"),
