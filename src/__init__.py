@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from src import api, cli, database, error_handling, observability
 from src.api.framework import Registrar
-from src.auth import access
+from src.auth import access, oauth
 from src.config import INSTANCE_PATH, load_config
 from src.ratelimit import RateLimiter
 
@@ -32,8 +32,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         app.config.update(config)
     app.json.sort_keys = False  # keep fields in the order the schemas declare them
 
-    if app.config["PROXY_FIX_X_FOR"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=app.config["PROXY_FIX_X_FOR"])  # type: ignore[method-assign]
+    if app.config["PROXY_FIX_X_FOR"] or app.config["PROXY_FIX_X_PROTO"]:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app,
+            x_for=app.config["PROXY_FIX_X_FOR"],
+            x_proto=app.config["PROXY_FIX_X_PROTO"],
+        )
 
     database.init_app(app)
     # Hooks run in this order: request id, OPTIONS, the request's size, who is calling,
@@ -66,6 +70,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             max_age=600,
         )
     api.init_app(app)
+    oauth.init_app(app)
     error_handling.init_app(app)
     observability.init_metrics(app)
     cli.init_app(app)

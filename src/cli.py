@@ -21,12 +21,13 @@ from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
-from src.auth import keys
+from src.auth import keys, oauth
 from src.database import current_connection, transaction
 from src.database.connections import pooler_hint
 from src.exceptions import InstructorNotFound, StudentNotFound
 from src.health import check_schema, code_head
 from src.models.api_key import ROLES
+from src.models.oauth_client import SCOPES
 from src.models.student import fill_email_keys
 from src.seed import seed
 from src.services import events, imports
@@ -203,6 +204,60 @@ def revoke_key(prefix: str) -> None:
     click.echo(f"Revoked key {prefix}.")
 
 
+@click.group("oauth-client")
+def oauth_client() -> None:
+    """Create, list and revoke the OAuth clients of the OneRoster service."""
+
+
+@oauth_client.command("create")
+@click.option(
+    "--name",
+    required=True,
+    callback=lambda _ctx, _param, value: _at_most(value, 100, "--name"),
+    help="Who the client is (a learning platform), at most 100 characters.",
+)
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    type=click.Choice(SCOPES),
+    help="A scope the client may be granted (repeat it); every scope without it.",
+)
+@with_database
+def create_oauth_client(name: str, scopes: tuple[str, ...]) -> None:
+    """Create a client; its id and secret are the last two lines, the secret shown only now."""
+    try:
+        new = oauth.create_client(name, scopes or SCOPES)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    click.echo(f"Created OAuth client {new.name!r} with the scopes {' '.join(new.scopes)}.")
+    click.echo("The secret is shown only now:")
+    click.echo(f"client_id: {new.client_id}")
+    click.echo(f"client_secret: {new.secret}")
+
+
+@oauth_client.command("list")
+@with_database
+def list_oauth_clients() -> None:
+    """List clients (never their secrets)."""
+    click.echo(f"{'client_id':<28} {'created':<20} {'revoked':<20} name; scopes")
+    for client in oauth.list_clients():
+        click.echo(
+            f"{client['client_id']:<28} {_when(client['created_at']):<20} "
+            f"{_when(client['revoked_at']):<20} {client['name']}; {client['scopes']}"
+        )
+
+
+@oauth_client.command("revoke")
+@click.argument("client_id")
+@with_database
+def revoke_oauth_client(client_id: str) -> None:
+    """Revoke the client CLIENT_ID; its tokens stop working at once."""
+    if not oauth.revoke_client(client_id):
+        raise click.ClickException(f"no active OAuth client has the id {client_id!r}")
+    click.echo(f"Revoked OAuth client {client_id}.")
+
+
 @api_key.command("bootstrap")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True)
 @with_database
@@ -353,6 +408,7 @@ def init_app(app: Flask) -> None:
     """Register the commands."""
     app.cli.add_command(deploy_check)
     app.cli.add_command(api_key)
+    app.cli.add_command(oauth_client)
     app.cli.add_command(seed_command)
     app.cli.add_command(events_group)
     app.cli.add_command(enrollments_group)

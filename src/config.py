@@ -103,6 +103,13 @@ def secret_key(environ: Mapping[str, str], app_env: str) -> str:
     return path.read_text().strip()
 
 
+def _month(environ: Mapping[str, str], name: str, default: int) -> int:
+    month = _number(environ, name, default, 1)
+    if month > 12 or month != int(month):
+        raise ConfigurationError(f"{name} must be a month, 1 to 12, not {environ[name]!r}.")
+    return int(month)
+
+
 def _number(environ: Mapping[str, str], name: str, default: float, minimum: float) -> float:
     raw = environ.get(name, "").strip()
     if not raw:
@@ -179,6 +186,9 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "CORS_ORIGINS": cors_origins(environ),
         # How many proxies in front of the app set X-Forwarded-For (0: trust none).
         "PROXY_FIX_X_FOR": int(_number(environ, "PROXY_FIX_X_FOR", 0, 0)),
+        # How many proxies in front of the app set X-Forwarded-Proto (0: trust none); the
+        # OAuth token endpoint answers only over https (RFC 6749 §3.2) or on loopback.
+        "PROXY_FIX_X_PROTO": int(_number(environ, "PROXY_FIX_X_PROTO", 0, 0)),
         "SQLALCHEMY_DATABASE_URI": database_url(environ),
         # Signs the feed's cursors; the old keys, comma-separated, still verify them.
         "SECRET_KEY": secret_key(environ, app_env),
@@ -194,6 +204,17 @@ def load_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         "DATABASE_POOL_TIMEOUT": _number(environ, "DATABASE_POOL_TIMEOUT", 3, 0.1),
         # What stands between the service and PostgreSQL (see engine_options).
         "DATABASE_POOLER": _choice(environ, "DATABASE_POOLER", ("none", "pgbouncer")),
+        # The school as the OneRoster service shows it (one org of type school): its
+        # sourcedId (stable forever: set it once), name and identifier; and the month a
+        # school year starts in (a term's schoolYear is the year its school year ends).
+        "ONEROSTER_SCHOOL_SOURCED_ID": environ.get(
+            "ONEROSTER_SCHOOL_SOURCED_ID", "6d1c3d1e-2f5b-4c51-9a0e-6f1c6e3b7a10"
+        ),
+        "ONEROSTER_SCHOOL_NAME": environ.get("ONEROSTER_SCHOOL_NAME", "Registrar school"),
+        "ONEROSTER_SCHOOL_IDENTIFIER": environ.get("ONEROSTER_SCHOOL_IDENTIFIER", "SCHOOL"),
+        "ONEROSTER_SCHOOL_YEAR_START_MONTH": _month(
+            environ, "ONEROSTER_SCHOOL_YEAR_START_MONTH", 8
+        ),
         # Request bodies of this API are small JSON objects; anything larger is abuse.
         "MAX_CONTENT_LENGTH": 1024 * 1024,
         "API_TITLE": "Registrar API",

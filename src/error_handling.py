@@ -325,6 +325,45 @@ def handle_unexpected_error(error: BaseException) -> Response:
     return problem(INTERNAL_ERROR, "The server could not complete the request.")
 
 
+# -- OneRoster's error shape ---------------------------------------------------------------
+
+#: HTTP errors (the rate limit's 429 among them) as OneRoster's code minors name them.
+IMSX_CODE_MINORS = {
+    401: "unauthorisedrequest",
+    403: "forbidden",
+    404: "unknownobject",
+    429: "server_busy",
+    500: "internal_server_error",
+}
+
+
+def imsx(status: int, code_minor: str, description: str) -> Response:
+    """An error in OneRoster's ``imsx_StatusInfo`` shape (the OneRoster paths' errors)."""
+    field = {"imsx_codeMinorFieldName": "TargetEndSystem", "imsx_codeMinorFieldValue": code_minor}
+    body = {
+        "imsx_codeMajor": "failure",
+        "imsx_severity": "error",
+        "imsx_description": description,
+        "imsx_CodeMinor": {"imsx_codeMinorField": [field]},
+    }
+    return Response(json.dumps(body), status, mimetype="application/json")
+
+
+def imsx_http_error(error: HTTPException) -> Response:
+    """An HTTP error (a 429, a 405...) on a OneRoster path, in its shape."""
+    status = error.code or 500
+    code_minor = IMSX_CODE_MINORS.get(status, "invaliddata")
+    response = imsx(
+        status, code_minor, error.description or HTTP_ERRORS.get(status, ("", "", ""))[2]
+    )
+    for name, value in error.get_headers():
+        if name == "Allow":
+            response.headers[name] = value
+    if status == 429:
+        response.headers["Retry-After"] = str(seconds_until_reset())
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Register the handlers; they replace flask-smorest's JSON error handler."""
     app.register_error_handler(HTTPException, handle_http_exception)

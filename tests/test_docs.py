@@ -7,8 +7,12 @@ import json
 import re
 import shlex
 import subprocess
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
+
+from src.auth import oauth
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The docs whose examples run, in this order (the API reference holds them all today).
@@ -30,12 +34,13 @@ EXPECTED = [
     201, 201, 201, 409, 200, 201, 204, 201,  # registration rules: refused, checked, overridden
     201, 201, 201, 204, 200,  # a withdrawal after the drop deadline
     200, 200, 200,  # health: live, ready; metrics
+    200, 200, 200, 200,  # a learning platform: its token, the school, the terms, the classes
     422,  # error example
 ]  # fmt: skip
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d")
 #: Values that differ on every run: the docs show an example of each.
-VARYING = {"cursor", "key_prefix"}
+VARYING = {"cursor", "key_prefix", "access_token"}
 
 
 def doc_examples() -> list[tuple[str, Any]]:
@@ -81,10 +86,27 @@ def matches(shown: Any, actual: Any, key: str = "") -> bool:
 def test_the_docs_curl_examples(app, live_server, tmp_path):
     origin = live_server.url().rstrip("/")
     key = app.config["TEST_API_KEY"]
+    with app.app_context():  # the client the docs' token call authenticates as
+        client = oauth.create_client("Docs")
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+        }
+    ).encode()
+    with urllib.request.urlopen(f"{origin}/oauth/token", form, timeout=10) as answer:  # noqa: S310 - the live server on loopback
+        token = json.load(answer)["access_token"]
     statuses, mismatches = [], []
     body_file = tmp_path / "body"
     for command, shown in doc_examples():
-        runnable = command.replace(DOCS_ORIGIN, origin).replace("$API_KEY", key)
+        runnable = (
+            command.replace(DOCS_ORIGIN, origin)
+            .replace("$API_KEY", key)
+            .replace("$CLIENT_ID", client.client_id)
+            .replace("$CLIENT_SECRET", client.secret)
+            .replace("$TOKEN", token)
+        )
         argv = [arg for arg in shlex.split(runnable) if arg != "-i"]  # the body alone
         result = subprocess.run(  # noqa: S603 - the docs' own commands, on loopback
             [*argv, "--silent", "--output", str(body_file), "--write-out", "%{http_code}"],

@@ -141,3 +141,16 @@ def test_openapi_document_and_docs_page(client):
     post = spec["paths"]["/students/{student_id}/courses"]["post"]["responses"]
     assert {"201", "400", "404", "409", "413", "415", "422"} <= set(post)
     assert client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("month", ["0", "13", "8.5", "August"])
+def test_the_school_year_starts_in_a_month(month):
+    with pytest.raises(ConfigurationError, match="ONEROSTER_SCHOOL_YEAR_START_MONTH"):
+        load_config({"ONEROSTER_SCHOOL_YEAR_START_MONTH": month})
+
+
+def test_the_school_year_start_month_is_read():
+    assert (
+        load_config({"ONEROSTER_SCHOOL_YEAR_START_MONTH": "9"})["ONEROSTER_SCHOOL_YEAR_START_MONTH"]
+        == 9
+    )

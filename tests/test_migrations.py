@@ -393,3 +393,91 @@ def test_the_registration_rules_migration_keeps_every_row_through_up_down_up(
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM holds")).scalar() == 0
     engine.dispose()
+
+
+def test_the_withdrawals_migration_keeps_every_event_and_never_reuses_an_id(empty_database_url):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, "20261209_registration_rules")
+    with engine.begin() as connection:
+        for type_ in ("enrolled", "dropped", "enrolled"):
+            connection.execute(
+                text(
+                    "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                    "VALUES (:type, 1, 1, 'cli')"
+                ),
+                {"type": type_},
+            )
+        connection.execute(text("DELETE FROM enrollment_events WHERE id = 3"))  # pruned
+    before = _table(engine, "enrollment_events")
+
+    command.upgrade(config, "head")
+
+    assert _table(engine, "enrollment_events") == before
+    with engine.begin() as connection:
+        new_id = connection.execute(
+            text(
+                "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                "VALUES ('withdrawn', 1, 1, 'cli') RETURNING id"
+            )
+        ).scalar()
+        assert new_id == 4  # the SQLite feed's cursor is the last id: never one twice
+        with pytest.raises(IntegrityError), connection.begin_nested():
+            connection.execute(
+                text(
+                    "INSERT INTO enrollment_events (type, student_id, course_id, actor_kind) "
+                    "VALUES ('vanished', 1, 1, 'cli')"
+                )
+            )
+        connection.execute(text("DELETE FROM enrollment_events WHERE type = 'withdrawn'"))
+    command.downgrade(config, "20261209_registration_rules")
+    assert _table(engine, "enrollment_events") == before
+    engine.dispose()
+
+
+def test_every_term_and_course_gets_its_own_sourced_id_and_new_ones_too(empty_database_url):
+    config = alembic_config(empty_database_url)
+    engine = create_engine(empty_database_url)
+    command.upgrade(config, "20261211_oauth_clients")
+    add_term = text(
+        "INSERT INTO terms (code, name, starts_on, ends_on) "
+        "VALUES (:code, 'Term', '2026-08-31', '2026-12-18')"
+    )
+    add_course = text(
+        "INSERT INTO courses (term_id, code, title) SELECT term_id, :code, 'T' FROM default_term"
+    )
+    with engine.begin() as connection:
+        connection.execute(add_term, {"code": "FA"})
+        for n in range(3):
+            connection.execute(add_course, {"code": f"C{n}"})
+        connection.execute(
+            text(
+                "INSERT INTO students (first_name, last_name, email, email_key) "
+                "VALUES ('A', 'B', 'a@x.edu', 'a@x.edu')"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (1, 1)")
+        )
+    before = _table(engine, "student_courses")
+
+    command.upgrade(config, "head")
+
+    with engine.begin() as connection:
+        connection.execute(add_term, {"code": "SP"})
+        connection.execute(add_course, {"code": "NEW"})
+        # The enrollment counts' triggers still work on the rebuilt courses table.
+        connection.execute(
+            text("INSERT INTO student_courses (student_id, course_id) VALUES (1, 4)")
+        )
+        counts = connection.execute(text("SELECT enrolled_count FROM courses ORDER BY id"))
+        assert [row[0] for row in counts] == [1, 0, 0, 1]
+        for table, rows in (("terms", 3), ("courses", 4)):
+            ids = connection.execute(text(f"SELECT sourced_id FROM {table}")).scalars().all()
+            assert len(ids) == len(set(ids)) == rows
+            assert all(ids)
+        connection.execute(text("DELETE FROM student_courses WHERE course_id = 4"))
+    assert _table(engine, "student_courses") == before
+    command.downgrade(config, "20261211_oauth_clients")
+    command.upgrade(config, "head")
+    engine.dispose()

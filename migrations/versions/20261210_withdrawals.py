@@ -7,8 +7,8 @@ is replaced by one that also knows ``withdrawn``: on PostgreSQL the new check is
 added NOT VALID beside the old one and validated in a transaction of its own (under
 a lock that blocks neither reads nor writes), then the old one is dropped, so the
 column is checked at every moment; previous code never writes the new type. SQLite
-cannot alter a check: enrollment_events is rebuilt (migrations.helpers), keeping its
-AUTOINCREMENT counter, since the SQLite feed's cursor is the last id.
+cannot alter a check: enrollment_events is rebuilt (migrations.helpers, which keeps its
+AUTOINCREMENT counter: the SQLite feed's cursor is the last id).
 
 Downgrade fails while any event is a withdrawal (the old check refuses it).
 
@@ -87,6 +87,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     set_timeouts()
     _replace_check(NEW_TYPES, OLD_TYPES)
+    set_timeouts()  # on PostgreSQL the check's steps ended the transaction that had them
     op.drop_index("ix_withdrawals_course_id", table_name="withdrawals")
     op.drop_index("ix_withdrawals_student_id_withdrawn_at", table_name="withdrawals")
     op.drop_table("withdrawals")
@@ -121,21 +122,5 @@ def _rebuild_events_on_sqlite(old: str, new: str) -> None:
             raise RuntimeError(f"unexpected enrollment_events table: {sql}")
         return sql.replace(old, new)
 
-    bind = op.get_bind()
     with sqlite_foreign_keys_off():
-        counter = bind.exec_driver_sql(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'enrollment_events'"
-        ).scalar()
         rebuild_sqlite_table("enrollment_events", edit)
-        if counter is not None:
-            # The copy sets the counter to the greatest id left; ids pruned above it
-            # must not be handed out again.
-            bind.exec_driver_sql(
-                "UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'enrollment_events'",
-                (counter,),
-            )
-            bind.exec_driver_sql(
-                "INSERT INTO sqlite_sequence (name, seq) SELECT 'enrollment_events', ? "
-                "WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'enrollment_events')",
-                (counter,),
-            )

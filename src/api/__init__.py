@@ -51,6 +51,8 @@ def init_app(app: Flask) -> Api:
         events,
         health,
         instructors,
+        oauth,
+        oneroster,
         registration,
         students,
         terms,
@@ -86,6 +88,15 @@ def init_app(app: Flask) -> Api:
         "bearerAuth",
         {"type": "http", "scheme": "bearer", "description": "An API key: `reg_<prefix>_<secret>`."},
     )
+    api.spec.components.security_scheme(
+        "oauthClientBasic",
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "An OAuth client's `client_id:client_secret` (RFC 6749 §2.3.1), at "
+            "the token endpoint only.",
+        },
+    )
     for module in (
         health,
         terms,
@@ -95,9 +106,11 @@ def init_app(app: Flask) -> Api:
         instructors,
         enrollments,
         events,
+        oauth,
     ):
         api.register_blueprint(module.blp)
     app.register_blueprint(docs.blp)
+    app.register_blueprint(oneroster.blp)
     return api
 
 

@@ -280,6 +280,16 @@ class Blueprint(flask_smorest.Blueprint):
         """A view that needs no API key; the mark is what ``access.is_public`` reads."""
         return self.doc(security=[])(access.public(view))
 
+    def authenticates_itself(self, security: list[dict[str, list[str]]]) -> Any:
+        """A view that authenticates its callers with ``security`` (as documented), not
+        with API keys; rate limited like any other (``access.authenticates_itself``)."""
+
+        def decorator(view: Any) -> Any:
+            view = self.problem(429, "too-many-requests")(view)
+            return self.doc(security=security)(access.authenticates_itself(view))
+
+        return decorator
+
     def arguments(self, schema: Any, *, location: str = "json", **kwargs: Any) -> Any:
         """flask-smorest's ``arguments``; a JSON body also documents its 400, 413 and 415.
         A body that is not ``required`` may be left out (no body, no ``Content-Type``):

@@ -1,6 +1,10 @@
 """Authorization that denies by default: the marks views carry, and the hooks.
 
-Every request to a view not marked :func:`public` needs ``Authorization: Bearer <key>``.
+Every request to a view not marked :func:`public` needs ``Authorization: Bearer <key>``,
+but views that authenticate their callers themselves (:func:`authenticates_itself`: the
+OAuth token endpoint, where clients present their id and secret, and the OneRoster
+paths, which take OAuth bearer tokens); the rate limit counts those per OAuth client
+when a valid token is sent, else per address.
 Each view method states who besides an admin may call it (``Blueprint.allow``);
 a view that states nothing is for admins only. The hooks run in this order:
 :func:`identify` (who is calling; nothing refused yet, so the rate limiter can count
@@ -17,6 +21,7 @@ from sqlalchemy import bindparam, exists, select
 from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
+from src.auth import oauth
 from src.auth.caches import FailedLookups, VerifiedKeys
 from src.auth.keys import Principal, authenticate, key_hash
 from src.database import Statement
@@ -120,8 +125,17 @@ def identify() -> None:
     # The request's objects once: each use of the `g` and `request` proxies is a lookup.
     ctx = g._get_current_object()
     ctx.principal = None
+    ctx.oauth_token = None
     ctx.token_given = False
     ctx.is_public = _public_request()
+    ctx.own_authentication = not ctx.is_public and bool(
+        getattr(current_handler(), "authenticates_itself", False)
+    )
+    if ctx.own_authentication:
+        # An OAuth client's bearer token (the OneRoster paths), looked up once: the
+        # rate limit counts by its client, and the view checks its scopes.
+        ctx.oauth_token = oauth.bearer_token()
+        return
     if ctx.is_public:
         return
     token = _bearer_token()
@@ -150,7 +164,7 @@ def _grants_for_request() -> tuple[Grant, ...]:
 
 def enforce() -> None:
     """Last hook: 401 without a valid key, 403 unless the view grants this principal."""
-    if is_public():
+    if is_public() or g.get("own_authentication"):
         return
     principal: Principal | None = g.principal
     if principal is None:
@@ -170,10 +184,14 @@ def enforce() -> None:
 
 
 def rate_limit_key() -> str:
-    """Rate limits count per API key, or per client address without a valid key."""
+    """Rate limits count per API key or OAuth client, or per client address without a
+    valid key or token."""
     principal: Principal | None = g.get("principal")
     if principal is not None:
         return f"key:{principal.prefix}"
+    token = g.get("oauth_token")
+    if token is not None:
+        return f"client:{token.client_id}"
     return f"addr:{request.remote_addr}"
 
 
@@ -192,6 +210,13 @@ def allow(*grants: Grant) -> Callable[[Any], Any]:
 def admins_only(view: Any) -> Any:
     """Mark a view as callable by admins alone (what an unmarked view is, too)."""
     view.access_grants = ()
+    return view
+
+
+def authenticates_itself(view: Any) -> Any:
+    """Mark a view that authenticates its callers itself, with no API key (the OAuth
+    token endpoint; the OneRoster paths); it is rate limited all the same."""
+    view.authenticates_itself = True
     return view
 
 

@@ -7,6 +7,7 @@ from src.models.enrollment_event import EnrollmentEvent
 from src.models.feed_horizon import FeedHorizon
 from src.models.hold import CreditLimit, Hold
 from src.models.instructor import CourseInstructor, Instructor
+from src.models.oauth_client import OAuthClient, OAuthToken
 from src.models.student import Student
 from src.models.student_course import StudentCourse
 from src.models.term import DefaultTerm, Term
@@ -24,6 +25,8 @@ __all__ = [
     "FeedHorizon",
     "Hold",
     "Instructor",
+    "OAuthClient",
+    "OAuthToken",
     "Student",
     "StudentCourse",
     "Term",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
     CheckConstraint,
+    FetchedValue,
     ForeignKey,
     Identity,
     Index,
     String,
+    Uuid,
     func,
     select,
     text,
@@ -57,6 +60,8 @@ class Course(TimestampMixin, Base):
         ForeignKey("terms.id", ondelete="RESTRICT"),
         default=select(DefaultTerm.term_id).where(DefaultTerm.id == 1).scalar_subquery(),
     )
+    #: The course's OneRoster ``sourcedId`` (as a class): random, set by the database.
+    sourced_id: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=FetchedValue())
     code: Mapped[str] = mapped_column(String(20))
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(String(2000))
@@ -92,6 +97,7 @@ class Course(TimestampMixin, Base):
 
 
 Index("uq_courses_term_id_code_lower", Course.term_id, func.lower(Course.code), unique=True)
+Index("uq_courses_sourced_id", Course.sourced_id, unique=True)
 # ``GET /courses?q=``: text anywhere in the code or title, in any case. Trigram indexes
 # (pg_trgm) serve LIKE '%text%' on PostgreSQL; SQLite has none and reads the table.
 for _column in ("code", "title"):

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Identity, Index, String, func
+from sqlalchemy import (
+    CheckConstraint,
+    FetchedValue,
+    ForeignKey,
+    Identity,
+    Index,
+    String,
+    Uuid,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from src.models.base import Base, TimestampMixin
@@ -31,6 +41,8 @@ class Term(TimestampMixin, Base):
     )
 
     id: Mapped[int] = mapped_column(Identity(), primary_key=True)
+    #: The term's OneRoster ``sourcedId``: random, set by the database, never changed.
+    sourced_id: Mapped[uuid.UUID] = mapped_column(Uuid, server_default=FetchedValue())
     code: Mapped[str] = mapped_column(String(20))
     name: Mapped[str] = mapped_column(String(100))
     starts_on: Mapped[date]
@@ -46,6 +58,7 @@ class Term(TimestampMixin, Base):
 
 
 Index("uq_terms_code_lower", func.lower(Term.code), unique=True)
+Index("uq_terms_sourced_id", Term.sourced_id, unique=True)
 
 
 class DefaultTerm(Base):

@@ -325,16 +325,10 @@ def lock_courses(course_ids: Iterable[int]) -> list[dict[str, Any]]:
 # -- Enrolling --------------------------------------------------------------------------
 
 # FOR NO KEY UPDATE excludes other enrollments into (and capacity changes of) this
-# course, but not the foreign-key checks of enrollments into other courses. Unenrolling
-# locks the course alone (and checks that the student exists) this way.
-_LOCK_COURSE = Statement(
-    select(*_courses.c, exists().where(_students.c.id == _student_id).label("student_exists"))
-    .where(_courses.c.id == _course_id)
-    .with_for_update(of=_courses, key_share=True)
-)
-# Enrolling locks the student's row too, after the course's (the order of ``of``, as
-# deleting a student locks its courses before it): the student's other enrollments,
-# holds and credit limits, which the rules read, stay as they are until this commits.
+# course, but not the foreign-key checks of enrollments into other courses. Enrolling
+# locks the student's row too, after the course's (the order of ``of``, as deleting a
+# student locks its courses before it): the student's other enrollments, holds and
+# credit limits, which the rules read, stay as they are until this commits.
 _course_in_term = (
     select(
         *_courses.c,

@@ -191,6 +191,14 @@ def test_after_the_withdraw_deadline_the_students_key_is_refused_and_nothing_cha
     assert withdrawals(app) == []
 
 
+def test_after_the_withdraw_deadline_a_course_not_taken_is_still_404(
+    client, own, make_term, student
+):
+    course = offer(client, make_term(drop_deadline=instant(-3), withdraw_deadline=instant(-1)))
+
+    assert_problem(leave(own, student, course), 404, "not-enrolled")
+
+
 @pytest.mark.parametrize(
     ("dates", "event"),
     [

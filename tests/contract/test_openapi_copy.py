@@ -38,6 +38,9 @@ def test_every_operation_documents_its_statuses(client):
             statuses = set(operation["responses"])
             if path.startswith("/health"):
                 continue
+            if path == "/oauth/token":
+                _documents_rfc_6749(operation)
+                continue
             assert {"401", "403", "429", "default"} <= statuses, (method, path)
             if "{" in path:
                 assert "404" in statuses, (method, path)
@@ -55,6 +58,16 @@ def test_every_operation_documents_its_statuses(client):
                         path,
                         status,
                     )
+
+
+def _documents_rfc_6749(operation):
+    # The token endpoint speaks OAuth 2.0 (RFC 6749): a form in, its JSON errors out.
+    statuses = set(operation["responses"])
+    assert {"200", "400", "401", "429", "default"} <= statuses
+    assert list(operation["requestBody"]["content"]) == ["application/x-www-form-urlencoded"]
+    for status in ("400", "401"):
+        assert list(operation["responses"][status]["content"]) == ["application/json"]
+    assert "WWW-Authenticate" in operation["responses"]["401"]["headers"]
 
 
 def test_creations_link_to_what_they_create(client):

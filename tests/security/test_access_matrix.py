@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -82,6 +83,31 @@ PUBLIC = [
     ("GET", "/docs/assets/<path:filename>"),
 ]
 
+#: Routes that authenticate their callers themselves, with no API key: OAuth clients at
+#: the token endpoint (tests/security/test_oauth.py) and their bearer tokens on the
+#: OneRoster paths (tests/api/test_oneroster.py). Every API key is refused there: 401.
+ONEROSTER = "/ims/oneroster/rostering/v1p2"
+SOME_ID = "6d1c3d1e-2f5b-4c51-9a0e-6f1c6e3b7a10"
+ONEROSTER_RULES = [
+    "/orgs", "/orgs/<sourced_id>", "/schools", "/schools/<sourced_id>", "/academicSessions",
+    "/academicSessions/<sourced_id>", "/terms", "/terms/<sourced_id>", "/gradingPeriods",
+    "/gradingPeriods/<sourced_id>", "/schools/<school_id>/terms", "/classes",
+    "/classes/<sourced_id>", "/courses", "/courses/<sourced_id>", "/courses/<course_id>/classes",
+    "/terms/<term_id>/classes", "/schools/<school_id>/classes", "/schools/<school_id>/courses",
+]  # fmt: skip
+OWN_AUTHENTICATION = [
+    ("POST", "/oauth/token", "/oauth/token"),
+    *(
+        ("GET", ONEROSTER + rule, ONEROSTER + re.sub(r"<\w+>", SOME_ID, rule))
+        for rule in ONEROSTER_RULES
+    ),
+    # Anything else under the prefix answers in OneRoster's terms, a token first.
+    *(
+        (method, f"{ONEROSTER}/<path:unknown>", f"{ONEROSTER}/users")
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE")
+    ),
+]
+
 
 def _fill(value: Any, world: World) -> Any:
     ids = {
@@ -137,8 +163,25 @@ def test_public_endpoints_need_no_key(app, world, identity, method, path):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("identity", IDENTITIES)
+@pytest.mark.parametrize(
+    ("method", "rule", "path"), OWN_AUTHENTICATION, ids=[p for _, _, p in OWN_AUTHENTICATION]
+)
+def test_no_api_key_opens_what_authenticates_itself(app, world, identity, method, rule, path):
+    response = client_with(app, world.keys[identity]).open(
+        path, method=method, data={"grant_type": "client_credentials"}
+    )
+
+    assert response.status_code == 401
+    assert "WWW-Authenticate" in response.headers
+
+
 def test_every_route_has_a_row_in_the_matrix(app):
-    covered = {(m, r) for m, r, _, _, _ in OPERATIONS} | set(PUBLIC)
+    covered = (
+        {(m, r) for m, r, _, _, _ in OPERATIONS}
+        | set(PUBLIC)
+        | {(m, r) for m, r, _ in OWN_AUTHENTICATION}
+    )
     routes = {
         (method, rule.rule)
         for rule in app.url_map.iter_rules()
